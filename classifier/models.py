@@ -1,0 +1,92 @@
+"""Database rows: trained model versions and the predictions made with them."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ModelVersion(models.Model):
+    """One trained model folder (LiteRT file + model card); exactly one is active at a time."""
+
+    version = models.SlugField(max_length=64, unique=True)
+    # Folder holding model.tflite and model_card.json; relative to BASE_DIR when it lies inside the project.
+    path = models.CharField(max_length=500)
+    threshold = models.FloatField(help_text="Melanoma probability at or above which the verdict is 'refer'.")
+    input_size = models.PositiveIntegerField(default=224)
+    metrics = models.JSONField(default=dict, blank=True)
+    card = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model"),
+        ]
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class Prediction(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Verdict(models.TextChoices):
+        REFER = "refer", "Have this lesion checked by a dermatologist"
+        LOW_RISK = "low_risk", "Low risk"
+
+    class BodySite(models.TextChoices):
+        HEAD_NECK = "head_neck", "Head / neck"
+        TRUNK = "trunk", "Trunk"
+        UPPER_EXTREMITY = "upper_extremity", "Upper extremity (arm, hand)"
+        LOWER_EXTREMITY = "lower_extremity", "Lower extremity (leg, foot)"
+        PALMS_SOLES = "palms_soles", "Palms / soles"
+        ORAL_GENITAL = "oral_genital", "Oral / genital"
+        UNKNOWN = "unknown", "Unknown"
+
+    class Diagnosis(models.TextChoices):
+        MELANOMA = "melanoma", "Melanoma"
+        NOT_MELANOMA = "not_melanoma", "Not melanoma"
+        OTHER = "other", "Other"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions")
+    image = models.FileField(upload_to="lesions/", max_length=255)
+    thumbnail = models.FileField(upload_to="thumbnails/", max_length=255, blank=True)
+    body_site = models.CharField(max_length=32, choices=BodySite.choices, default=BodySite.UNKNOWN)
+    note = models.TextField(blank=True, max_length=2000)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    melanoma_probability = models.FloatField(null=True, blank=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True, db_index=True)
+    threshold = models.FloatField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="predictions"
+    )
+    error = models.TextField(blank=True)
+    inference_ms = models.FloatField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    # Clinician review: the ground truth a later retraining can use.
+    reviewed = models.BooleanField(default=False, db_index=True)
+    confirmed_diagnosis = models.CharField(max_length=16, choices=Diagnosis.choices, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="prediction_user_created")]
+
+    def __str__(self) -> str:
+        return f"Prediction {self.pk} ({self.status})"

@@ -1,0 +1,68 @@
+"""Writes for ModelVersion rows: registering trained model folders and choosing the active one."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from classifier.models import ModelVersion
+from training.model_card import read_model_card
+
+
+def model_version_path_for_storage(model_dir: Path) -> str:
+    """Paths inside the project are stored relative to it, so a clone elsewhere still finds them."""
+    model_dir = Path(model_dir).resolve()
+    try:
+        return str(model_dir.relative_to(settings.BASE_DIR))
+    except ValueError:
+        return str(model_dir)
+
+
+def model_version_resolve_path(model_version: ModelVersion) -> Path:
+    path = Path(model_version.path)
+    return path if path.is_absolute() else settings.BASE_DIR / path
+
+
+@transaction.atomic
+def model_version_register(*, model_dir: Path, activate: bool = False) -> ModelVersion:
+    """Create or update the row for a model folder from its card (raises ModelCardError if unusable)."""
+    card = read_model_card(model_dir)
+    model_version, _ = ModelVersion.objects.update_or_create(
+        version=str(card["version"]),
+        defaults={
+            "path": model_version_path_for_storage(model_dir),
+            "threshold": float(card["threshold"]),
+            "input_size": int(card["input_size"]),
+            "metrics": card.get("metrics", {}),
+            "card": card,
+        },
+    )
+    if activate:
+        model_version = model_version_activate(model_version=model_version)
+    return model_version
+
+
+@transaction.atomic
+def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
+    # Deactivate first: the partial unique constraint allows one active row at any instant.
+    ModelVersion.objects.filter(is_active=True).exclude(pk=model_version.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=model_version.pk).update(is_active=True, activated_at=timezone.now())
+    model_version.refresh_from_db()
+    return model_version
+
+
+def model_versions_register_shipped() -> list[ModelVersion]:
+    """Register every model folder shipped under MELANOMA_MODELS_DIR; activate the newest if none is active.
+
+    Runs after `migrate`, so a fresh clone predicts out of the box.
+    """
+    models_dir = Path(settings.MELANOMA_MODELS_DIR)
+    registered = [
+        model_version_register(model_dir=card_path.parent)
+        for card_path in sorted(models_dir.glob("*/model_card.json"))
+    ]
+    if registered and not ModelVersion.objects.filter(is_active=True).exists():
+        newest = max(registered, key=lambda row: str(row.card.get("created", "")))
+        model_version_activate(model_version=newest)
+    return registered
