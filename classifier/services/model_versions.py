@@ -59,8 +59,7 @@ def model_versions_register_shipped() -> list[ModelVersion]:
     """
     models_dir = Path(settings.MELANOMA_MODELS_DIR)
     registered = [
-        model_version_register(model_dir=card_path.parent)
-        for card_path in sorted(models_dir.glob("*/model_card.json"))
+        model_version_register(model_dir=card_path.parent) for card_path in sorted(models_dir.glob("*/model_card.json"))
     ]
     if registered and not ModelVersion.objects.filter(is_active=True).exists():
         newest = max(registered, key=lambda row: str(row.card.get("created", "")))
