@@ -1,0 +1,48 @@
+"""Train / validation splits grouped by lesion or patient and stratified by the melanoma label.
+
+HAM10000 holds several images of one lesion: splitting by image puts near-copies on both sides and inflates
+every validation metric, so a group (lesion / patient id) always lands wholly on one side.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+
+class _Labelled(Protocol):
+    label: int
+    group: str
+
+
+SampleT = TypeVar("SampleT", bound=_Labelled)
+
+
+def grouped_stratified_split(
+    samples: Sequence[SampleT], *, val_fraction: float = 0.2, seed: int = 0
+) -> tuple[list[SampleT], list[SampleT]]:
+    """Split into (train, validation); the same samples and seed always give the same split.
+
+    The validation share is 1 / round(1 / val_fraction) of the groups (0.2 -> one fold of five), balanced so
+    each side has about the same melanoma rate.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie between 0 and 1, got {val_fraction}.")
+    n_folds = max(2, round(1.0 / val_fraction))
+    groups = [sample.group for sample in samples]
+    n_groups = len(set(groups))
+    if n_groups < n_folds:
+        raise ValueError(
+            f"Cannot hold out {val_fraction:.0%} of {n_groups} lesion/patient groups: need at least {n_folds} groups."
+        )
+    labels = np.array([sample.label for sample in samples])
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        # A class rarer than n_folds only warns; the split stays valid (grouped), just less balanced.
+        warnings.simplefilter("ignore", UserWarning)
+        train_index, val_index = next(splitter.split(np.zeros(len(samples)), labels, groups))
+    return [samples[i] for i in sorted(train_index)], [samples[i] for i in sorted(val_index)]
