@@ -1,0 +1,171 @@
+"""Melanoma-versus-rest metrics a clinician would accept: never accuracy alone.
+
+A score at or above the threshold means "refer" (predicted melanoma), the same rule the serving path uses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+CALIBRATION_BINS = 10
+
+
+def _as_arrays(y_true: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(y_true, dtype=int).ravel()
+    probabilities = np.asarray(scores, dtype=float).ravel()
+    if labels.shape != probabilities.shape:
+        raise ValueError(f"{labels.size} labels but {probabilities.size} scores.")
+    if labels.size == 0:
+        raise ValueError("No images to compute metrics on.")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("Labels must be 0 (not melanoma) or 1 (melanoma).")
+    if not np.isfinite(probabilities).all():
+        raise ValueError("Scores must be finite numbers.")
+    return labels, probabilities
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def expected_calibration_error(
+    y_true: Sequence[int], scores: Sequence[float], *, bins: int = CALIBRATION_BINS
+) -> float:
+    """Mean |predicted probability - observed melanoma rate| over equal-width bins, weighted by bin size."""
+    labels, probabilities = _as_arrays(y_true, scores)
+    # Bin i holds [i/bins, (i+1)/bins); a score of exactly 1.0 falls in the last bin.
+    bin_index = np.minimum((np.clip(probabilities, 0.0, 1.0) * bins).astype(int), bins - 1)
+    error = 0.0
+    for i in range(bins):
+        in_bin = bin_index == i
+        if in_bin.any():
+            error += in_bin.mean() * abs(probabilities[in_bin].mean() - labels[in_bin].mean())
+    return float(error)
+
+
+def compute_metrics(y_true: Sequence[int], melanoma_scores: Sequence[float], threshold: float) -> dict[str, Any]:
+    """Every figure the model card and `evaluate_model` report; None where a figure is undefined.
+
+    roc_auc and pr_auc (average precision) need both classes present; sensitivity needs a melanoma,
+    specificity a non-melanoma.
+    """
+    labels, probabilities = _as_arrays(y_true, melanoma_scores)
+    predicted = probabilities >= threshold
+    positive = labels == 1
+    tp = int(np.sum(predicted & positive))
+    fn = int(np.sum(~predicted & positive))
+    tn = int(np.sum(~predicted & ~positive))
+    fp = int(np.sum(predicted & ~positive))
+    both_classes = 0 < positive.sum() < labels.size
+    sensitivity = _ratio(tp, tp + fn)
+    specificity = _ratio(tn, tn + fp)
+    balanced = (sensitivity + specificity) / 2 if sensitivity is not None and specificity is not None else None
+    return {
+        "roc_auc": float(roc_auc_score(labels, probabilities)) if both_classes else None,
+        "pr_auc": float(average_precision_score(labels, probabilities)) if both_classes else None,
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "balanced_accuracy": balanced,
+        "ppv": _ratio(tp, tp + fp),
+        "npv": _ratio(tn, tn + fn),
+        "accuracy": (tp + tn) / labels.size,
+        "tn": tn,
+        "fp": fp,
+        "fn": fn,
+        "tp": tp,
+        "brier": float(np.mean((probabilities - labels) ** 2)),
+        "ece": expected_calibration_error(labels, probabilities),
+        "n_images": int(labels.size),
+        "n_melanoma": int(positive.sum()),
+        "threshold": float(threshold),
+    }
+
+
+def choose_threshold(y_true: Sequence[int], scores: Sequence[float], *, target_sensitivity: float = 0.90) -> float:
+    """The highest threshold whose sensitivity (score >= threshold) on these data reaches the target.
+
+    Highest, because among thresholds that catch enough melanomas it refers the fewest benign lesions.
+    """
+    if not 0.0 < target_sensitivity <= 1.0:
+        raise ValueError(f"target_sensitivity must lie in (0, 1], got {target_sensitivity}.")
+    labels, probabilities = _as_arrays(y_true, scores)
+    melanoma_scores = np.sort(probabilities[labels == 1])[::-1]
+    if melanoma_scores.size == 0:
+        raise ValueError("Cannot choose a threshold for a sensitivity target without any melanoma.")
+    # The k-th highest melanoma score keeps k melanomas at or above it; the tolerance absorbs 0.9 * 10 = 8.999...
+    needed = math.ceil(target_sensitivity * melanoma_scores.size - 1e-9)
+    return float(melanoma_scores[needed - 1])
+
+
+def save_roc_curve(y_true: Sequence[int], scores: Sequence[float], path: Path, *, threshold: float) -> Path:
+    """Write the ROC curve with the operating point marked as a PNG (no display needed)."""
+    from matplotlib.figure import Figure  # Figure without pyplot: no global state, no GUI backend
+
+    labels, probabilities = _as_arrays(y_true, scores)
+    metrics = compute_metrics(labels, probabilities, threshold)
+    if metrics["roc_auc"] is None:
+        raise ValueError("A ROC curve needs both melanoma and non-melanoma images.")
+    false_positive_rate, true_positive_rate, _ = roc_curve(labels, probabilities)
+    figure = Figure(figsize=(5, 5), dpi=100)
+    axes = figure.add_subplot()
+    axes.plot(false_positive_rate, true_positive_rate, label=f"ROC (AUC {metrics['roc_auc']:.3f})")
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8, label="chance")
+    axes.scatter(
+        [1 - metrics["specificity"]],
+        [metrics["sensitivity"]],
+        color="red",
+        zorder=3,
+        label=f"threshold {threshold:.3f}: sens {metrics['sensitivity']:.2f}, spec {metrics['specificity']:.2f}",
+    )
+    axes.set_xlabel("1 - specificity (false positive rate)")
+    axes.set_ylabel("sensitivity (true positive rate)")
+    axes.set_title(f"Melanoma vs rest: {metrics['n_images']} images, {metrics['n_melanoma']} melanoma")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.01)
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+    return path
+
+
+_TABLE_ROWS = (
+    ("roc_auc", "ROC AUC"),
+    ("pr_auc", "PR AUC (average precision)"),
+    ("threshold", "threshold (refer at or above)"),
+    ("sensitivity", "sensitivity (melanoma caught)"),
+    ("specificity", "specificity (benign cleared)"),
+    ("balanced_accuracy", "balanced accuracy"),
+    ("ppv", "PPV (referrals that are melanoma)"),
+    ("npv", "NPV"),
+    ("accuracy", "accuracy"),
+    ("brier", "Brier score"),
+    ("ece", "expected calibration error"),
+    ("n_images", "images"),
+    ("n_melanoma", "melanoma"),
+)
+
+
+def format_metrics_table(metrics: dict[str, Any]) -> str:
+    """A two-column table for the terminal, with the confusion matrix underneath."""
+    lines = []
+    for key, title in _TABLE_ROWS:
+        if key not in metrics:
+            continue
+        value = metrics[key]
+        shown = "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+        lines.append(f"{title:<34} {shown:>8}")
+    if all(key in metrics for key in ("tn", "fp", "fn", "tp")):
+        lines += [
+            "confusion matrix           predicted benign  predicted melanoma",
+            f"  actual benign            {metrics['tn']:>16}  {metrics['fp']:>18}",
+            f"  actual melanoma          {metrics['fn']:>16}  {metrics['tp']:>18}",
+        ]
+    return "\n".join(lines)
