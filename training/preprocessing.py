@@ -1,0 +1,175 @@
+"""The one preprocessing path shared by training, evaluation and serving.
+
+`load_image` decodes any supported file (bytes or path) into an RGB image of `size` x `size`;
+`to_model_input` turns it into the float32 array the network sees. Training inserts its random
+augmentation between the two; serving and evaluation call `preprocess_image`, which is exactly
+`to_model_input(load_image(...))`. Keeping one copy means the model sees in production the same
+pixels it was trained on.
+
+No TensorFlow here: the web process and the Celery worker import this module.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+try:  # Phones upload HEIC; pillow-heif is a runtime dependency but keep decoding JPEG/PNG without it.
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover - depends on the environment
+    pass
+
+# Truncated files must fail loudly, not be padded with grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Shades-of-gray colour constancy (Finlayson & Trezzi 2004), the Minkowski norm used by ISIC challenge winners.
+SHADES_OF_GRAY_POWER = 6
+
+ImageSource = bytes | bytearray | Path | str | IO[bytes]
+
+
+class ImageError(ValueError):
+    """The file is not an image we can read (corrupt, truncated, unknown format, absurd size)."""
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How RGB pixels become model input; stored in the model card so serving repeats it exactly.
+
+    name: "imagenet_torch" - (x/255 - mean)/std with ImageNet mean/std (torchvision's weights);
+          "keras_mobilenet" - x/127.5 - 1 (Keras's own ImageNet weights).
+    colour_constancy: "none" or "shades_of_gray" (applied before normalising).
+    """
+
+    name: str = "imagenet_torch"
+    colour_constancy: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.name not in ("imagenet_torch", "keras_mobilenet"):
+            raise ValueError(f"Unknown normalisation {self.name!r}.")
+        if self.colour_constancy not in ("none", "shades_of_gray"):
+            raise ValueError(f"Unknown colour constancy {self.colour_constancy!r}.")
+
+    def to_card(self) -> dict[str, Any]:
+        card = asdict(self)
+        if self.name == "imagenet_torch":
+            card.update(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), formula="(x/255 - mean) / std")
+        else:
+            card.update(formula="x/127.5 - 1")
+        if self.colour_constancy == "shades_of_gray":
+            card["shades_of_gray_power"] = SHADES_OF_GRAY_POWER
+        return card
+
+    @classmethod
+    def from_card(cls, value: str | dict[str, Any] | Normalisation) -> Normalisation:
+        if isinstance(value, Normalisation):
+            return value
+        if isinstance(value, str):
+            return cls(name=value)
+        if isinstance(value, dict) and "name" in value:
+            return cls(name=value["name"], colour_constancy=value.get("colour_constancy", "none"))
+        raise ValueError(f"Unreadable normalisation in model card: {value!r}")
+
+
+def _open(source: ImageSource) -> Image.Image:
+    if isinstance(source, bytes | bytearray):
+        if not source:
+            raise ImageError("The file is empty.")
+        stream: Any = io.BytesIO(source)
+    elif isinstance(source, str | Path):
+        stream = Path(source)
+    else:
+        stream = source
+    try:
+        with warnings.catch_warnings():
+            # A decompression-bomb warning becomes an error: nobody photographs a lesion at 90+ megapixels.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(stream)
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise ImageError(f"Not a readable image ({error}).") from error
+    except OSError as error:
+        raise ImageError(f"Could not open the image: {error}") from error
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB; transparency is flattened onto white, as a viewer would show it."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit/float greyscale: stretch the actual range to 8 bits (a plain convert clips to 255).
+        array = np.asarray(image, dtype=np.float32)
+        low, high = float(array.min()), float(array.max())
+        scale = 255.0 / (high - low) if high > low else 0.0
+        image = Image.fromarray(((array - low) * scale).round().astype(np.uint8), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_image(source: ImageSource, size: int) -> Image.Image:
+    """Decode `source` into an RGB `size` x `size` image (EXIF orientation applied, aspect squashed).
+
+    Squashing rather than cropping matches HAM10000, whose images were squashed to 224x224.
+    """
+    if size <= 0:
+        raise ValueError("size must be positive")
+    image = _open(source)
+    try:
+        if image.format == "JPEG":
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale (still >= size): a 12 MP photo decodes in a
+            # fraction of the time and memory. It only ever picks a scale that keeps both sides >= size.
+            image.draft("RGB", (size, size))
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+        image = _to_rgb(image)
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BILINEAR)
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, TypeError, Image.DecompressionBombError) as error:
+        raise ImageError(f"The image is corrupt or truncated: {error}") from error
+    return image
+
+
+def shades_of_gray(pixels: np.ndarray, power: int = SHADES_OF_GRAY_POWER) -> np.ndarray:
+    """Estimate the illuminant per image and divide it out; float32 HxWx3 in [0, 255] in and out."""
+    illuminant = np.power(np.mean(np.power(pixels, power), axis=(0, 1)), 1.0 / power)
+    norm = float(np.sqrt(np.sum(illuminant**2)))
+    if norm <= 0:
+        return pixels
+    gains = norm / (np.sqrt(3.0) * np.maximum(illuminant, 1e-6))
+    return np.clip(pixels * gains.astype(np.float32), 0.0, 255.0)
+
+
+def to_model_input(image: Image.Image | np.ndarray, normalisation: Normalisation | str | dict) -> np.ndarray:
+    """RGB image (PIL or uint8/float HxWx3 array in [0, 255]) -> float32 HxWx3 model input."""
+    spec = Normalisation.from_card(normalisation)
+    pixels = np.asarray(image, dtype=np.float32)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ImageError(f"Expected an RGB image, got an array of shape {pixels.shape}.")
+    if spec.colour_constancy == "shades_of_gray":
+        pixels = shades_of_gray(pixels)
+    if spec.name == "imagenet_torch":
+        mean = np.asarray(IMAGENET_MEAN, dtype=np.float32)
+        std = np.asarray(IMAGENET_STD, dtype=np.float32)
+        return ((pixels / np.float32(255.0) - mean) / std).astype(np.float32)
+    return (pixels / np.float32(127.5) - np.float32(1.0)).astype(np.float32)
+
+
+def preprocess_image(source: ImageSource, *, size: int, normalisation: Normalisation | str | dict) -> np.ndarray:
+    """Serving and evaluation: file -> model input, with no augmentation."""
+    return to_model_input(load_image(source, size), normalisation)
