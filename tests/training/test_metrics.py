@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.metrics import (
+    choose_threshold,
+    compute_metrics,
+    expected_calibration_error,
+    format_metrics_table,
+    save_roc_curve,
+)
+
+# Four benign, four melanoma; worked out by hand below.
+Y_TRUE = [0, 0, 0, 0, 1, 1, 1, 1]
+SCORES = [0.1, 0.2, 0.6, 0.3, 0.4, 0.7, 0.8, 0.9]
+
+
+def test_metrics_on_known_arrays():
+    metrics = compute_metrics(Y_TRUE, SCORES, threshold=0.5)
+
+    # 16 melanoma/benign pairs; only (0.4 vs 0.6) is ranked wrongly.
+    assert metrics["roc_auc"] == pytest.approx(15 / 16)
+    # Ranked: 0.9 0.8 0.7 are melanoma (precision 1, 1, 1), 0.6 benign, 0.4 melanoma (precision 4/5).
+    assert metrics["pr_auc"] == pytest.approx((1 + 1 + 1 + 4 / 5) / 4)
+    assert (metrics["tn"], metrics["fp"], metrics["fn"], metrics["tp"]) == (3, 1, 1, 3)
+    assert metrics["sensitivity"] == pytest.approx(0.75)
+    assert metrics["specificity"] == pytest.approx(0.75)
+    assert metrics["balanced_accuracy"] == pytest.approx(0.75)
+    assert metrics["ppv"] == pytest.approx(0.75)
+    # Squared errors: .01 .04 .36 .09 | .36 .09 .04 .01 -> 1.0 / 8.
+    assert metrics["brier"] == pytest.approx(0.125)
+    # One score per bin, each |p - y|: .1 .2 .3 .6 (0.4, melanoma) .6 (0.6, benign) .3 .2 .1 -> 2.4 / 8.
+    assert metrics["ece"] == pytest.approx(0.3)
+    assert (metrics["n_images"], metrics["n_melanoma"], metrics["threshold"]) == (8, 4, 0.5)
+
+
+def test_a_score_equal_to_the_threshold_is_referred():
+    metrics = compute_metrics([1, 0], [0.4, 0.39], threshold=0.4)
+
+    assert (metrics["tp"], metrics["tn"]) == (1, 1)
+
+
+def test_single_class_leaves_undefined_figures_empty():
+    metrics = compute_metrics([0, 0, 0], [0.1, 0.6, 0.2], threshold=0.5)
+
+    assert metrics["roc_auc"] is None and metrics["pr_auc"] is None
+    assert metrics["sensitivity"] is None and metrics["balanced_accuracy"] is None
+    assert metrics["specificity"] == pytest.approx(2 / 3)
+    assert "n/a" in format_metrics_table(metrics)
+
+
+def test_perfectly_calibrated_scores_have_no_calibration_error():
+    # In bin [0.2, 0.3) one of five is melanoma at p=0.2; in [0.8, 0.9) four of five at p=0.8.
+    y_true = [1, 0, 0, 0, 0, 1, 1, 1, 1, 0]
+    scores = [0.2] * 5 + [0.8] * 5
+
+    assert expected_calibration_error(y_true, scores) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(("target", "expected"), [(0.9, 0.4), (0.75, 0.7), (0.5, 0.8), (0.25, 0.9), (1.0, 0.4)])
+def test_choose_threshold_is_the_highest_meeting_the_target(target, expected):
+    assert choose_threshold(Y_TRUE, SCORES, target_sensitivity=target) == pytest.approx(expected)
+
+
+def test_chosen_threshold_meets_the_target_and_nothing_higher_does():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 2, size=200)
+    scores = np.clip(rng.normal(0.3 + 0.3 * y_true, 0.2), 0, 1)
+
+    threshold = choose_threshold(y_true, scores, target_sensitivity=0.9)
+
+    assert compute_metrics(y_true, scores, threshold)["sensitivity"] >= 0.9
+    assert compute_metrics(y_true, scores, np.nextafter(threshold, 2))["sensitivity"] < 0.9
+
+
+def test_exact_target_is_not_lost_to_rounding():
+    # 0.9 * 10 is 9.000000000000002 in floating point: still nine of ten melanomas, not ten.
+    y_true = [1] * 10
+    scores = [i / 10 for i in range(1, 11)]
+
+    assert choose_threshold(y_true, scores, target_sensitivity=0.9) == pytest.approx(0.2)
+
+
+def test_choose_threshold_needs_melanoma():
+    with pytest.raises(ValueError, match="without any melanoma"):
+        choose_threshold([0, 0], [0.1, 0.2])
+
+
+def test_mismatched_or_bad_inputs():
+    with pytest.raises(ValueError, match="2 labels but 3 scores"):
+        compute_metrics([0, 1], [0.1, 0.2, 0.3], threshold=0.5)
+    with pytest.raises(ValueError, match="No images"):
+        compute_metrics([], [], threshold=0.5)
+    with pytest.raises(ValueError, match="0 \\(not melanoma\\) or 1"):
+        compute_metrics([0, 2], [0.1, 0.2], threshold=0.5)
+
+
+def test_roc_curve_png(tmp_path):
+    path = save_roc_curve(Y_TRUE, SCORES, tmp_path / "plots" / "roc.png", threshold=0.5)
+
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.size == (500, 500)
+
+
+def test_table_shows_the_clinical_figures_and_confusion_matrix():
+    table = format_metrics_table(compute_metrics(Y_TRUE, SCORES, threshold=0.5))
+
+    for text in ("ROC AUC", "0.9375", "sensitivity", "specificity", "Brier", "confusion matrix", "actual melanoma"):
+        assert text in table
