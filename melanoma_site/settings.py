@@ -45,6 +45,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the body (sessions, CSRF): an oversized upload gets a 413 without being read.
+    "classifier.uploads.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -129,6 +131,35 @@ CELERY_TASK_IGNORE_RESULT = True  # state lives on the Prediction row; no result
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
+# One queue per deployment (tests use their own so that concurrent runs never take each other's messages).
+CELERY_TASK_DEFAULT_QUEUE = env_str("MELANOMA_CELERY_QUEUE", "melanoma")
+# A message is acknowledged only after its task finished; if the worker dies it is delivered again, and the
+# atomic claim in prediction_run makes that harmless.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a slow photo must not hold other people's messages hostage
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3  # seconds; an upload must not hang on a dead broker
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Unacknowledged messages come back after this long (Redis has no per-consumer lease); above the hard limit.
+    "visibility_timeout": env_int("MELANOMA_VISIBILITY_TIMEOUT_S", 600),
+    "socket_connect_timeout": 3,
+    "socket_timeout": 10,
+    "retry_on_timeout": True,
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+MELANOMA_TASK_SOFT_TIME_LIMIT_S = env_int("MELANOMA_TASK_SOFT_TIME_LIMIT_S", 60)
+MELANOMA_TASK_TIME_LIMIT_S = env_int("MELANOMA_TASK_TIME_LIMIT_S", 90)
+# The sweep re-queues `queued` rows older than this (their message was lost: broker down at upload time).
+MELANOMA_SWEEP_QUEUED_AFTER_S = env_int("MELANOMA_SWEEP_QUEUED_AFTER_S", 60)
+CELERY_BEAT_SCHEDULE = {
+    "predictions-sweep": {
+        "task": "classifier.predictions_sweep",
+        "schedule": float(env_int("MELANOMA_SWEEP_EVERY_S", 30)),
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 CACHES = {
     "default": {
@@ -140,6 +171,17 @@ CACHES = {
 
 # --- Product settings -----------------------------------------------------------------------------
 MELANOMA_MAX_UPLOAD_BYTES = env_int("MELANOMA_MAX_UPLOAD_MB", 20) * 1024 * 1024
+# Per-user uploads per minute, one counter shared by the upload page and the API (classifier/ratelimit.py).
+MELANOMA_UPLOAD_RATE_PER_MINUTE = env_int("MELANOMA_UPLOAD_RATE_PER_MINUTE", 30)
+MELANOMA_UPLOAD_RATE = f"{MELANOMA_UPLOAD_RATE_PER_MINUTE}/minute"
+MELANOMA_MAX_IMAGE_PIXELS = env_int("MELANOMA_MAX_IMAGE_MEGAPIXELS", 64) * 1_000_000
+MELANOMA_STORED_IMAGE_MAX_SIDE = env_int("MELANOMA_STORED_IMAGE_MAX_SIDE", 1536)
+# A request body over the upload limit (plus room for the form fields) is refused before it is read.
+FILE_UPLOAD_HANDLERS = [
+    "classifier.uploads.MaxSizeUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Models shipped with the repository (the default one) and trained locally.
 MELANOMA_MODELS_DIR = Path(env_str("MELANOMA_MODELS_DIR", str(BASE_DIR / "models")))
 MELANOMA_TRAINED_MODELS_DIR = Path(env_str("MELANOMA_TRAINED_MODELS_DIR", str(VAR_DIR / "models")))
@@ -154,6 +196,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "classifier.api.exceptions.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Melanoma screening API",

@@ -1,0 +1,56 @@
+"""Every API error is JSON with a readable `detail` (field errors keep their per-field lists as well)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from classifier.images import ImageRejected
+from classifier.services.predictions import PredictionStateError
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The file is too large."
+    default_code = "too_large"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The prediction is not in a state that allows this."
+    default_code = "conflict"
+
+
+def _first_message(data) -> str | None:
+    if isinstance(data, str):
+        return data
+    if isinstance(data, list):
+        return next((message for item in data if (message := _first_message(item))), None)
+    if isinstance(data, dict):
+        for field, value in data.items():
+            message = _first_message(value)
+            if message:
+                return message if field in {"non_field_errors", "detail"} else f"{field}: {message}"
+    return None
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, ImageRejected):
+        if exc.status_code == 413:
+            exc = PayloadTooLarge(exc.message)
+        else:
+            exc = exceptions.ValidationError({"detail": exc.message, "image": [exc.message]})
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, PredictionStateError):
+        exc = Conflict(exc.message)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(response.data, dict) and "detail" not in response.data:
+        response.data = {"detail": _first_message(response.data) or "Invalid request.", **response.data}
+    elif isinstance(response.data, list):
+        response.data = {"detail": _first_message(response.data) or "Invalid request.", "errors": response.data}
+    return response

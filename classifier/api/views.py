@@ -1,0 +1,134 @@
+"""JSON API: thin views over the prediction services and selectors."""
+
+from __future__ import annotations
+
+import math
+
+from django.core.files.storage import default_storage
+from django.db.models.fields.files import FieldFile
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from classifier.api.exceptions import PayloadTooLarge
+from classifier.api.serializers import (
+    ErrorSerializer,
+    PredictionCreatedSerializer,
+    PredictionCreateSerializer,
+    PredictionSerializer,
+)
+from classifier.api.throttling import UploadRateThrottle, upload_rate_message
+from classifier.images import too_large_message
+from classifier.models import Prediction
+from classifier.selectors import prediction_get_for_user, prediction_list_for_user
+from classifier.services.predictions import prediction_create, prediction_delete, prediction_retry
+from classifier.uploads import upload_too_large
+
+_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad input; `detail` says why."),
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
+    404: OpenApiResponse(ErrorSerializer, description="No such prediction, or not yours."),
+}
+
+
+class TokenView(ObtainAuthToken):
+    """Exchange a username and password for an API token (`Authorization: Token <token>`)."""
+
+    parser_classes = [FormParser, MultiPartParser, JSONParser]
+
+
+def _private_file_response(field_file: FieldFile) -> FileResponse:
+    if not field_file or not default_storage.exists(field_file.name):
+        raise Http404("Image not found.")
+    response = FileResponse(default_storage.open(field_file.name, "rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"  # medical photos: never in a shared cache
+    response["Content-Disposition"] = "inline"
+    return response
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your predictions, newest first", responses={200: PredictionSerializer(many=True)}),
+    retrieve=extend_schema(summary="One prediction", responses={200: PredictionSerializer, **_ERRORS}),
+    destroy=extend_schema(summary="Delete a prediction and its photo", responses={204: None, **_ERRORS}),
+)
+class PredictionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = PredictionSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    queryset = Prediction.objects.none()  # for the schema; real queries go through the selectors
+
+    def get_queryset(self):
+        return prediction_list_for_user(user=self.request.user)
+
+    def get_object(self) -> Prediction:
+        # Staff may read any prediction; only its owner may change or delete it.
+        read_only = self.request.method in {"GET", "HEAD", "OPTIONS"}
+        return prediction_get_for_user(user=self.request.user, pk=self.kwargs["pk"], allow_staff=read_only)
+
+    def get_throttles(self):
+        return [UploadRateThrottle()] if self.action == "create" else []
+
+    def throttled(self, request: Request, wait: float | None) -> None:
+        wait_seconds = math.ceil(wait) if wait else None
+        raise Throttled(wait=wait_seconds, detail=upload_rate_message(wait_seconds))
+
+    @extend_schema(
+        summary="Upload a photo for assessment",
+        request={"multipart/form-data": PredictionCreateSerializer},
+        responses={
+            202: PredictionCreatedSerializer,
+            **_ERRORS,
+            413: OpenApiResponse(ErrorSerializer, description="The file is too large."),
+            429: OpenApiResponse(ErrorSerializer, description="Too many uploads."),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        if upload_too_large(request):
+            raise PayloadTooLarge(too_large_message())
+        serializer = PredictionCreateSerializer(data=request.data)
+        if upload_too_large(request):  # parsing happens lazily, on first access to request.data
+            raise PayloadTooLarge(too_large_message())
+        serializer.is_valid(raise_exception=True)
+        prediction = prediction_create(
+            user=request.user,
+            upload=serializer.validated_data["image"],
+            body_site=serializer.validated_data["body_site"],
+            note=serializer.validated_data["note"],
+        )
+        data = PredictionCreatedSerializer(prediction, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
+
+    def perform_destroy(self, instance: Prediction) -> None:
+        prediction_delete(prediction=instance)
+
+    @extend_schema(
+        summary="Try a failed prediction again (same photo)",
+        request=None,
+        responses={202: PredictionSerializer, 409: ErrorSerializer, **_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: int) -> Response:
+        prediction = prediction_retry(prediction=self.get_object())
+        serializer = PredictionSerializer(prediction, context={"request": request})
+        return Response(serializer.data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="The stored photo (JPEG, metadata removed)", responses={(200, "image/jpeg"): OpenApiTypes.BINARY}
+    )
+    @action(detail=True, methods=["get"])
+    def image(self, request: Request, pk: int) -> FileResponse:
+        return _private_file_response(self.get_object().image)
+
+    @extend_schema(summary="A small thumbnail (JPEG)", responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def thumbnail(self, request: Request, pk: int) -> FileResponse:
+        prediction = self.get_object()
+        return _private_file_response(prediction.thumbnail or prediction.image)

@@ -1,0 +1,67 @@
+"""GET /healthz: is every part the service needs up? 200 when all are, 503 naming what is down."""
+
+from __future__ import annotations
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from classifier.selectors import model_version_get_active
+from classifier.services.model_versions import model_version_resolve_path
+from training.model_card import TFLITE_FILENAME, ModelCardError, read_model_card
+
+BROKER_TIMEOUT_S = 1.0
+
+
+def check_database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as error:  # noqa: BLE001 - report any failure, never raise from a health check
+        return {"ok": False, "error": f"{error.__class__.__name__}: {error}"}
+    return {"ok": True, "vendor": connection.vendor}
+
+
+def check_broker() -> dict:
+    client = redis.Redis.from_url(
+        settings.CELERY_BROKER_URL, socket_connect_timeout=BROKER_TIMEOUT_S, socket_timeout=BROKER_TIMEOUT_S
+    )
+    try:
+        client.ping()
+    except Exception as error:  # noqa: BLE001
+        return {"ok": False, "error": f"{error.__class__.__name__}: {error}"}
+    finally:
+        client.close()
+    return {"ok": True}
+
+
+def check_model() -> dict:
+    try:
+        active = model_version_get_active()
+    except Exception as error:  # noqa: BLE001 - the database being down is reported by check_database
+        return {"ok": False, "error": f"Cannot read the active model: {error.__class__.__name__}"}
+    if active is None:
+        return {"ok": False, "error": "No model version is active."}
+    model_dir = model_version_resolve_path(active)
+    try:
+        read_model_card(model_dir)  # also checks that the model file is there
+        size = (model_dir / TFLITE_FILENAME).stat().st_size
+    except (ModelCardError, OSError) as error:
+        return {"ok": False, "version": active.version, "error": str(error)}
+    if size == 0:
+        return {"ok": False, "version": active.version, "error": f"{TFLITE_FILENAME} is empty."}
+    return {"ok": True, "version": active.version, "threshold": active.threshold}
+
+
+@never_cache
+@require_safe
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": check_database(), "broker": check_broker(), "model": check_model()}
+    healthy = all(check["ok"] for check in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+    )

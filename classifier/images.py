@@ -1,0 +1,227 @@
+"""Uploaded photos: check them by content, make them safe to keep, and produce what we store.
+
+No Django models here. `image_prepare_upload` turns whatever a person uploaded into two clean JPEGs (a
+downscaled, upright, metadata-free copy for the worker and the result page, and a thumbnail for history)
+or raises `ImageRejected` with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import IO
+
+import numpy as np
+from django.conf import settings
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+register_heif_opener()  # phones send HEIC; Pillow learns to open it by content, not by name
+
+logger = logging.getLogger(__name__)
+
+# Formats we accept, by what Pillow detects in the bytes. MPO is the JPEG variant many phone cameras write.
+ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "HEIF", "WEBP"}
+ACCEPTED_FORMATS_TEXT = "JPEG, PNG, HEIC or WebP"
+HEADER_SNIFF_BYTES = 64
+
+# Defaults; each can be changed in settings.
+DEFAULT_MAX_PIXELS = 64_000_000  # declared width x height above this is refused before any decoding
+DEFAULT_STORED_MAX_SIDE = 1536  # the stored copy: plenty for the 224 px model and the result page
+DEFAULT_THUMBNAIL_MAX_SIDE = 256
+MIN_SIDE = 16
+
+JPEG_QUALITY = 90
+THUMBNAIL_QUALITY = 80
+
+
+class ImageRejected(Exception):
+    """An upload we will not process. `message` is shown to the person; `status_code` is 400 or 413."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    jpeg: bytes  # upright RGB JPEG, no metadata, long side <= stored max side
+    thumbnail: bytes  # same, long side <= thumbnail max side
+    width: int
+    height: int
+    source_format: str
+    source_width: int
+    source_height: int
+
+
+def max_upload_bytes() -> int:
+    return int(settings.MELANOMA_MAX_UPLOAD_BYTES)
+
+
+def too_large_message(limit_bytes: int | None = None) -> str:
+    limit_mb = (limit_bytes or max_upload_bytes()) / (1024 * 1024)
+    return f"The file is too large. The limit is {limit_mb:g} MB; please upload a smaller photo."
+
+
+def _too_many_pixels_message(max_pixels: int, width: int | None = None, height: int | None = None) -> str:
+    size = f" ({width}x{height} pixels)" if width and height else ""
+    return f"The image is too big{size}. The limit is {max_pixels / 1e6:g} megapixels; please upload a smaller photo."
+
+
+def _read_all(upload: IO[bytes] | bytes) -> bytes:
+    if isinstance(upload, bytes | bytearray | memoryview):
+        return bytes(upload)
+    if hasattr(upload, "seek"):
+        upload.seek(0)
+    if hasattr(upload, "chunks"):  # Django UploadedFile: may live in a temporary file
+        return b"".join(upload.chunks())
+    return upload.read()
+
+
+def _upload_size(upload: IO[bytes] | bytes) -> int | None:
+    if isinstance(upload, bytes | bytearray | memoryview):
+        return len(upload)
+    size = getattr(upload, "size", None)
+    return int(size) if size is not None else None
+
+
+def _reject_by_signature(head: bytes) -> None:
+    """Name what people commonly upload by mistake, so the message says more than 'not an image'."""
+    stripped = head.lstrip().lower()
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        raise ImageRejected(f"GIF images are not supported. Please upload a photo as {ACCEPTED_FORMATS_TEXT}.")
+    if stripped.startswith((b"<svg", b"<?xml")) or b"<svg" in stripped:
+        raise ImageRejected(f"SVG drawings are not supported. Please upload a photo as {ACCEPTED_FORMATS_TEXT}.")
+    if stripped.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<script")):
+        raise ImageRejected(f"This file is a web page, not a photo. Please upload {ACCEPTED_FORMATS_TEXT}.")
+    if head.startswith(b"%PDF"):
+        raise ImageRejected(f"PDF documents are not supported. Please upload a photo as {ACCEPTED_FORMATS_TEXT}.")
+
+
+def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB. Transparency goes onto white, as a person would see it."""
+    if image.mode in {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}:
+        # Pillow's own I;16 -> L conversion clips at 255 instead of scaling; scale the 16-bit range down.
+        pixels = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if pixels.max(initial=0) > 255 else 255.0
+        image = Image.fromarray(np.clip(pixels * (255.0 / peak), 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return image
+
+
+def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """Phones tag photos with wide-gamut profiles (Display P3); we drop the profile, so convert first."""
+    if not icc_profile:
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image  # an unreadable profile: keep the pixels as they are rather than refuse the photo
+    return converted or image
+
+
+def _encode_jpeg(image: Image.Image, quality: int) -> bytes:
+    # A fresh image carries no info dict, so nothing (EXIF, GPS, XMP, ICC, comments) can ride along.
+    clean = Image.new("RGB", image.size)
+    clean.paste(image)
+    buffer = io.BytesIO()
+    clean.save(buffer, format="JPEG", quality=quality, optimize=False, progressive=False)
+    return buffer.getvalue()
+
+
+def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
+    """Validate an uploaded photo by its content and return the clean copies to store.
+
+    Raises ImageRejected (400, or 413 when the file is over MELANOMA_MAX_UPLOAD_BYTES).
+    """
+    limit = max_upload_bytes()
+    size = _upload_size(upload)
+    if size is not None and size > limit:
+        raise ImageRejected(too_large_message(limit), status_code=413)
+    data = _read_all(upload)
+    if len(data) > limit:
+        raise ImageRejected(too_large_message(limit), status_code=413)
+    if not data:
+        raise ImageRejected("The file is empty. Please choose a photo.")
+    _reject_by_signature(data[:HEADER_SNIFF_BYTES])
+
+    max_pixels = int(getattr(settings, "MELANOMA_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS))
+    stored_max_side = int(getattr(settings, "MELANOMA_STORED_IMAGE_MAX_SIDE", DEFAULT_STORED_MAX_SIDE))
+    thumbnail_max_side = int(getattr(settings, "MELANOMA_THUMBNAIL_MAX_SIDE", DEFAULT_THUMBNAIL_MAX_SIDE))
+
+    try:
+        with warnings.catch_warnings():
+            # Our own pixel limit below is stricter; Pillow's warning would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only; no pixels are decoded yet
+    except Image.DecompressionBombError as error:
+        raise ImageRejected(_too_many_pixels_message(max_pixels), status_code=413) from error
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise ImageRejected(
+            f"This file is not a photo we can read. Please upload a {ACCEPTED_FORMATS_TEXT} image."
+        ) from error
+
+    source_format = (image.format or "").upper()
+    if source_format == "GIF":
+        raise ImageRejected(f"GIF images are not supported. Please upload a photo as {ACCEPTED_FORMATS_TEXT}.")
+    if source_format not in ACCEPTED_FORMATS:
+        raise ImageRejected(
+            f"{source_format or 'This'} files are not supported. Please upload a {ACCEPTED_FORMATS_TEXT} image."
+        )
+
+    source_width, source_height = image.size
+    if source_width * source_height > max_pixels:
+        # Checked on the declared size, before decoding: a few-KB file can declare billions of pixels.
+        raise ImageRejected(_too_many_pixels_message(max_pixels, source_width, source_height), status_code=413)
+    if min(source_width, source_height) < MIN_SIDE:
+        raise ImageRejected(f"The image is too small ({source_width}x{source_height} pixels) to assess.")
+
+    try:
+        if source_format in {"JPEG", "MPO"}:
+            # Decode straight at 1/2, 1/4 or 1/8 scale when the stored copy is that much smaller: a 12 MP
+            # phone photo then decodes in a fraction of the time and memory.
+            image.draft("RGB", _fit(source_width, source_height, stored_max_side))
+        icc_profile = image.info.get("icc_profile")
+        image.load()
+        image = ImageOps.exif_transpose(image)  # make it upright; the EXIF tag itself is dropped below
+        image = _to_rgb(image)
+        image = _to_srgb(image, icc_profile)
+    except Image.DecompressionBombError as error:
+        raise ImageRejected(_too_many_pixels_message(max_pixels), status_code=413) from error
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        logger.info("Upload could not be decoded: %s", error)
+        raise ImageRejected(
+            "The image file is incomplete or damaged and could not be read. Please upload it again."
+        ) from error
+
+    if max(image.size) > stored_max_side:
+        image.thumbnail((stored_max_side, stored_max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    thumbnail = image.copy()
+    thumbnail.thumbnail((thumbnail_max_side, thumbnail_max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+    return PreparedImage(
+        jpeg=_encode_jpeg(image, JPEG_QUALITY),
+        thumbnail=_encode_jpeg(thumbnail, THUMBNAIL_QUALITY),
+        width=image.width,
+        height=image.height,
+        source_format=source_format,
+        source_width=source_width,
+        source_height=source_height,
+    )

@@ -1,0 +1,89 @@
+"""Celery tasks: thin wrappers that take an id and call a service.
+
+Reliability settings live here and in settings.py (CELERY_*): acks_late + reject_on_worker_lost so that a
+message survives a worker dying mid-task (the atomic claim in prediction_run makes the redelivery
+harmless), soft/hard time limits, and retries for transient infrastructure errors only.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from classifier.services.predictions import (
+    TRANSIENT_DB_ERRORS,
+    prediction_fail,
+    prediction_run,
+    predictions_requeue_stuck,
+)
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    *TRANSIENT_DB_ERRORS,
+    RedisConnectionError,
+    RedisTimeoutError,
+    KombuOperationalError,
+    ConnectionError,
+)
+MAX_RETRIES = 5
+RETRY_BACKOFF_MAX_S = 60
+
+UNAVAILABLE_REASON = "The analysis service is temporarily unavailable. Please try again in a few minutes."
+TIMEOUT_REASON = "The analysis took too long and was stopped. Please try again."
+UNEXPECTED_REASON = "Something went wrong while analysing this photo. Please try again."
+
+
+class PredictionTask(Task):
+    """Marks the prediction failed, with a readable reason, whenever the task gives up."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        prediction_id = kwargs.get("prediction_id", args[0] if args else None)
+        if prediction_id is None:
+            return
+        if isinstance(exc, TRANSIENT_ERRORS):
+            reason = UNAVAILABLE_REASON
+        elif isinstance(exc, SoftTimeLimitExceeded):
+            reason = TIMEOUT_REASON
+        else:
+            reason = UNEXPECTED_REASON
+        try:
+            prediction_fail(prediction_id=int(prediction_id), reason=reason)
+        except Exception:  # noqa: BLE001 - the database may be the thing that is down; the sweep will catch up
+            logger.exception("Could not mark prediction %s failed", prediction_id)
+
+
+@shared_task(
+    bind=True,
+    base=PredictionTask,
+    name="classifier.prediction_run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.MELANOMA_TASK_SOFT_TIME_LIMIT_S,
+    time_limit=settings.MELANOMA_TASK_TIME_LIMIT_S,
+    max_retries=MAX_RETRIES,
+)
+def prediction_run_task(self: Task, prediction_id: int) -> None:
+    try:
+        prediction_run(prediction_id=prediction_id)
+    except TRANSIENT_ERRORS as error:
+        # Exponential backoff: 1, 2, 4, 8, 16 s (capped); then on_failure marks the row failed.
+        countdown = min(RETRY_BACKOFF_MAX_S, 2**self.request.retries)
+        logger.warning("Prediction %s hit a transient error (%s); retry in %ss", prediction_id, error, countdown)
+        raise self.retry(exc=error, countdown=countdown) from error
+
+
+@shared_task(name="classifier.predictions_sweep", ignore_result=True)
+def predictions_sweep_task() -> dict[str, list[int]]:
+    """Re-queue predictions whose message was lost (see predictions_requeue_stuck)."""
+    return predictions_requeue_stuck(
+        running_older_than=timedelta(seconds=settings.MELANOMA_TASK_TIME_LIMIT_S + 30),
+        queued_older_than=timedelta(seconds=settings.MELANOMA_SWEEP_QUEUED_AFTER_S),
+    )
