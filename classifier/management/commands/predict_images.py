@@ -1,0 +1,91 @@
+"""`manage.py predict_images PATH [PATH ...] [--csv OUT]`: melanoma probability for image files and folders."""
+
+import csv
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+from tqdm import tqdm
+
+from classifier.management.commands._model_choice import (
+    ModelCommand,
+    model_dir_for_command,
+    model_version_for_command,
+)
+from classifier.models import Prediction
+from training.evaluation import collect_image_files, score_files
+from training.model_card import ModelCardError
+from training.serving import LiteRTScorer
+
+CSV_COLUMNS = ("path", "melanoma_probability", "label", "error")
+FAILED_LABEL = "failed"
+
+
+class Command(ModelCommand):
+    help = (
+        "Score image files and folders (searched recursively; images recognised by content) with the active model. "
+        "Prints path, melanoma_probability, label (refer / low_risk at the model's threshold); exits non-zero if "
+        "any file could not be scored."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("paths", nargs="+", metavar="PATH", help="image file or folder")
+        parser.add_argument("--csv", metavar="OUT", help="also write the rows to this CSV file")
+        parser.add_argument("--version", help="registered model version (default: the active one)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        model_version = model_version_for_command(options["version"])
+        model_dir = model_dir_for_command(model_version)
+        files, missing = collect_image_files(Path(path) for path in options["paths"])
+        if not files and not missing:
+            raise CommandError(f"No image files found in {', '.join(options['paths'])}.")
+        try:
+            scorer = LiteRTScorer(model_dir)
+        except ModelCardError as error:
+            raise CommandError(f"Model version {model_version.version} cannot be used: {error}") from error
+
+        with tqdm(total=len(files), desc="scoring", unit="img", file=sys.stderr, disable=None) as bar:
+            scored = score_files(scorer, files, progress=lambda done, total: bar.update(done - bar.n))
+
+        # The row's threshold is the one the workers apply (an operator may retune it without retraining).
+        threshold = model_version.threshold
+        rows = [(str(bad.image), None, FAILED_LABEL, bad.reason) for bad in missing]
+        for result in scored:
+            if result.melanoma_probability is None:
+                rows.append((str(result.path), None, FAILED_LABEL, result.error))
+            else:
+                refer = result.melanoma_probability >= threshold
+                label = Prediction.Verdict.REFER if refer else Prediction.Verdict.LOW_RISK
+                rows.append((str(result.path), result.melanoma_probability, label.value, ""))
+
+        width = max(len(row[0]) for row in rows)
+        self.stdout.write(f"{'path':<{width}}  melanoma_probability  label")
+        for path, probability, label, error in rows:
+            shown = "-" if probability is None else f"{probability:.4f}"
+            self.stdout.write(f"{path:<{width}}  {shown:>20}  {label}" + (f": {error}" if error else ""))
+        if options["csv"]:
+            self._write_csv(Path(options["csv"]), rows)
+
+        failed = sum(1 for row in rows if row[2] == FAILED_LABEL)
+        referred = sum(1 for row in rows if row[2] == Prediction.Verdict.REFER)
+        self.stdout.write(
+            f"Model {model_version.version}, threshold {threshold:.4f}: {len(rows) - failed} scored "
+            f"({referred} refer, {len(rows) - failed - referred} low_risk), {failed} failed."
+        )
+        if failed:
+            raise CommandError(f"{failed} of {len(rows)} files could not be scored (reasons above).")
+
+    def _write_csv(self, path: Path, rows: list[tuple[str, float | None, str, str]]) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(CSV_COLUMNS)
+                writer.writerows(
+                    (file, "" if probability is None else f"{probability:.6f}", label, error)
+                    for file, probability, label, error in rows
+                )
+        except OSError as error:
+            raise CommandError(f"Cannot write {path}: {error.strerror or error}") from error
+        self.stdout.write(f"Wrote {len(rows)} rows to {path}")
