@@ -1,0 +1,216 @@
+"""The model commands through `call_command`, with a real LiteRT model and generated images."""
+
+import csv
+import json
+import shutil
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from classifier.models import ModelVersion
+from classifier.services.model_versions import model_version_register
+from tests.derm_fixtures import build_tiny_model_dir, make_class_folders, make_ham10000, write_image
+from training.datasets import load_dataset
+from training.splits import grouped_stratified_split
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="session")
+def tiny_model_template(tmp_path_factory) -> Path:
+    return build_tiny_model_dir(tmp_path_factory.mktemp("models") / "tiny-test", version="tiny-test", threshold=0.5)
+
+
+@pytest.fixture
+def tiny_model_dir(tiny_model_template, tmp_path) -> Path:
+    """A per-test copy, so a test may break it without touching the others."""
+    return Path(shutil.copytree(tiny_model_template, tmp_path / "model"))
+
+
+@pytest.fixture
+def active_model(tiny_model_dir) -> ModelVersion:
+    return model_version_register(model_dir=tiny_model_dir, activate=True)
+
+
+def run(*args: str) -> tuple[str, str]:
+    stdout, stderr = StringIO(), StringIO()
+    call_command(*args, stdout=stdout, stderr=stderr)
+    return stdout.getvalue(), stderr.getvalue()
+
+
+# evaluate_model ---------------------------------------------------------------------------------------------------
+
+
+def test_evaluate_model_json(active_model, tmp_path):
+    data = make_class_folders(tmp_path / "data", classes={"melanoma": 3, "nevus": 5})
+
+    stdout, _ = run("evaluate_model", "--data", str(data), "--json")
+
+    result = json.loads(stdout)
+    assert result["version"] == "tiny-test"
+    assert (result["n_images"], result["n_melanoma"]) == (8, 3)
+    assert result["threshold"] == pytest.approx(0.5)
+    # The tiny model scores dark (melanoma) fixture images high and pale ones low.
+    assert result["roc_auc"] == pytest.approx(1.0)
+    assert result["sensitivity"] == pytest.approx(1.0)
+    assert result["specificity"] == pytest.approx(1.0)
+    assert (result["tn"], result["fp"], result["fn"], result["tp"]) == (5, 0, 0, 3)
+
+
+def test_evaluate_model_uses_the_rows_threshold(active_model, tmp_path):
+    ModelVersion.objects.filter(pk=active_model.pk).update(threshold=1.0)
+    data = make_class_folders(tmp_path / "data", classes={"melanoma": 2, "nevus": 2})
+
+    result = json.loads(run("evaluate_model", "--data", str(data), "--json")[0])
+
+    assert result["threshold"] == 1.0
+    assert result["sensitivity"] == 0.0
+
+
+def test_evaluate_model_table_and_roc_curve(active_model, tmp_path):
+    data = make_class_folders(tmp_path / "data", classes={"malignant": 2, "benign": 3})
+    roc = tmp_path / "roc.png"
+
+    stdout, _ = run("evaluate_model", "--data", str(data), "--roc-curve", str(roc))
+
+    assert "Model tiny-test on data (class-folders): 5 images, 2 melanoma" in stdout
+    for text in ("ROC AUC", "sensitivity", "specificity", "Brier score", "confusion matrix"):
+        assert text in stdout
+    assert roc.read_bytes().startswith(b"\x89PNG")
+
+
+def test_evaluate_model_named_version(active_model, tiny_model_template, tmp_path):
+    other_dir = shutil.copytree(tiny_model_template, tmp_path / "other")
+    card = json.loads((other_dir / "model_card.json").read_text())
+    (other_dir / "model_card.json").write_text(json.dumps({**card, "version": "other", "threshold": 0.9}))
+    model_version_register(model_dir=other_dir)
+    data = make_class_folders(tmp_path / "data", classes={"melanoma": 1, "nevus": 1})
+
+    result = json.loads(run("evaluate_model", "--data", str(data), "--version", "other", "--json")[0])
+
+    assert (result["version"], result["threshold"]) == ("other", 0.9)
+
+
+def test_evaluate_model_validation_split_reproduces_the_grouped_split(active_model, tmp_path):
+    data = make_ham10000(tmp_path / "ham", n_lesions=10, images_per_lesion=2)
+    _, expected_val = grouped_stratified_split(load_dataset(data).samples, val_fraction=0.5, seed=0)
+
+    # Seed and fraction come from the model card's "split".
+    result = json.loads(run("evaluate_model", "--data", str(data), "--split", "val", "--json")[0])
+
+    assert result["split"] == "val"
+    assert result["n_images"] == len(expected_val)
+    assert result["n_melanoma"] == sum(sample.label for sample in expected_val)
+
+
+def test_unknown_version_lists_the_known_ones(active_model, tmp_path):
+    data = make_class_folders(tmp_path / "data")
+
+    with pytest.raises(CommandError, match=r"Unknown model version 'v9'\. Known versions: .*tiny-test"):
+        run("evaluate_model", "--data", str(data), "--version", "v9")
+
+
+def test_no_active_model(tmp_path):
+    ModelVersion.objects.update(is_active=False)
+    data = make_class_folders(tmp_path / "data")
+
+    with pytest.raises(CommandError, match="No model is active"):
+        run("evaluate_model", "--data", str(data))
+    with pytest.raises(CommandError, match="No model is active"):
+        run("predict_images", str(data))
+
+
+def test_model_folder_without_a_card(active_model, tiny_model_dir, tmp_path):
+    (tiny_model_dir / "model_card.json").unlink()
+    data = make_class_folders(tmp_path / "data")
+
+    with pytest.raises(CommandError, match="tiny-test cannot be used: .* has no model_card.json"):
+        run("evaluate_model", "--data", str(data))
+    with pytest.raises(CommandError, match="has no model_card.json"):
+        run("evaluate_model", "--data", str(data), "--model-dir", str(tiny_model_dir))
+
+
+def test_evaluate_model_empty_folder(active_model, tmp_path):
+    (tmp_path / "empty").mkdir()
+
+    with pytest.raises(CommandError, match="is empty"):
+        run("evaluate_model", "--data", str(tmp_path / "empty"))
+
+
+def test_evaluate_model_unknown_layout(active_model, tmp_path):
+    write_image(tmp_path / "loose" / "a.jpg", seed=1)
+
+    with pytest.raises(CommandError, match="(?s)Unknown dataset layout .*HAM10000.*ISIC 2020.*class folders") as error:
+        run("evaluate_model", "--data", str(tmp_path / "loose"))
+    assert "Traceback" not in str(error.value)
+
+
+def test_evaluate_model_missing_and_corrupt_images(active_model, tmp_path):
+    data = make_ham10000(tmp_path / "ham", n_lesions=6, images_per_lesion=1)
+    (data / "HAM10000_images_part_2" / "ISIC_0000010.jpg").unlink()
+    (data / "HAM10000_images_part_1" / "ISIC_0000020.jpg").write_bytes(b"not an image")
+
+    with pytest.raises(CommandError) as error:
+        run("evaluate_model", "--data", str(data), "--json")
+    assert "2 bad images" in str(error.value)
+    assert "ISIC_0000010: missing" in str(error.value)
+    assert "ISIC_0000020.jpg: unreadable" in str(error.value)
+
+    stdout, stderr = run("evaluate_model", "--data", str(data), "--json", "--skip-bad")
+    assert json.loads(stdout)["n_images"] == 4
+    assert json.loads(stdout)["skipped_images"] == 2
+    assert "Skipped 2 bad images" in stderr
+
+
+# predict_images ---------------------------------------------------------------------------------------------------
+
+
+def test_predict_images_files_and_folders_to_csv(active_model, tmp_path):
+    folder = make_class_folders(tmp_path / "photos", classes={"melanoma": 2, "nevus": 2})
+    (folder / "notes.txt").write_text("not an image, not a candidate")
+    no_suffix = write_image(tmp_path / "photo.png", seed=5, melanoma=True).rename(tmp_path / "camera_upload")
+    out = tmp_path / "out" / "scores.csv"
+
+    stdout, _ = run("predict_images", str(folder), str(no_suffix), "--csv", str(out))
+
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [Path(row["path"]).name for row in rows] == [
+        "img_0.png",
+        "img_1.png",
+        "img_0.png",
+        "img_1.png",
+        "camera_upload",
+    ]
+    assert [row["label"] for row in rows] == ["refer", "refer", "low_risk", "low_risk", "refer"]
+    assert all(0.0 <= float(row["melanoma_probability"]) <= 1.0 for row in rows)
+    assert all(row["error"] == "" for row in rows)
+    assert "5 scored (3 refer, 2 low_risk), 0 failed" in stdout
+
+
+def test_predict_images_reports_bad_files_and_fails(active_model, tmp_path):
+    good = write_image(tmp_path / "good.jpg", seed=1)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff garbage")
+    out = tmp_path / "scores.csv"
+
+    stdout = StringIO()
+    with pytest.raises(CommandError, match="2 of 3 files could not be scored"):
+        call_command("predict_images", str(good), str(corrupt), str(tmp_path / "gone.jpg"), csv=str(out), stdout=stdout)
+
+    with out.open() as handle:
+        rows = {Path(row["path"]).name: row for row in csv.DictReader(handle)}
+    assert rows["good.jpg"]["label"] == "low_risk"
+    assert rows["corrupt.jpg"]["label"] == "failed" and rows["corrupt.jpg"]["error"]
+    assert rows["gone.jpg"]["error"] == "no such file or folder"
+    assert "corrupt.jpg" in stdout.getvalue() and "failed:" in stdout.getvalue()
+
+
+def test_predict_images_empty_folder(active_model, tmp_path):
+    (tmp_path / "empty").mkdir()
+
+    with pytest.raises(CommandError, match="No image files found"):
+        run("predict_images", str(tmp_path / "empty"))
