@@ -2,9 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from classifier.health import healthz
+from classifier.views.pages import landing
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("classifier.api.urls")),
     path("healthz", healthz, name="healthz"),
+    path("", landing, name="landing"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("classifier.urls")),
 ]

@@ -1,0 +1,1 @@
+"""Server-rendered pages, split by what they show: pages, accounts, predictions, images."""
