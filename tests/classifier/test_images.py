@@ -1,0 +1,235 @@
+"""classifier.images: accept real photos in every format and mode, refuse everything else with a reason."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import ExifTags, Image
+
+from classifier.images import ImageRejected, image_prepare_upload
+from tests.conftest import encode_image, lesion_pixels
+
+
+def _open(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A valid few-hundred-byte PNG header that declares width x height pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 4096))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _animated_gif() -> bytes:
+    frames = [Image.new("P", (64, 64), color) for color in (1, 2, 3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buffer.getvalue()
+
+
+# --- accepted --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode"),
+    [
+        ("JPEG", "RGB"),
+        ("JPEG", "L"),
+        ("JPEG", "CMYK"),
+        ("PNG", "RGB"),
+        ("PNG", "RGBA"),
+        ("PNG", "LA"),
+        ("PNG", "P"),
+        ("PNG", "L"),
+        ("PNG", "I;16"),
+        ("WEBP", "RGB"),
+    ],
+)
+def test_accepts_formats_and_modes_and_outputs_rgb_jpeg(make_image_bytes, fmt, mode):
+    prepared = image_prepare_upload(make_image_bytes(fmt, mode=mode))
+
+    stored = _open(prepared.jpeg)
+    assert stored.format == "JPEG"
+    assert stored.mode == "RGB"
+    assert stored.size == (320, 240)
+    thumbnail = _open(prepared.thumbnail)
+    assert thumbnail.format == "JPEG"
+    assert max(thumbnail.size) <= 256
+    # The picture survives the conversion: the dark mole stays darker than the skin around it.
+    pixels = np.asarray(stored, dtype=np.float32).mean(axis=2)
+    assert pixels[120, 160] < pixels[10, 10]
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped():
+    image = Image.fromarray((np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16))
+    prepared = image_prepare_upload(encode_image(image, "PNG"))
+    stored = np.asarray(_open(prepared.jpeg))
+    assert stored.min() < 20
+    assert stored.max() > 200  # a plain convert would clip nearly everything to 255
+
+
+def test_transparent_png_is_flattened_on_white():
+    image = Image.new("RGBA", (100, 100), (0, 0, 0, 0))
+    prepared = image_prepare_upload(encode_image(image, "PNG"))
+    assert np.asarray(_open(prepared.jpeg)).mean() > 250
+
+
+def test_accepts_heic():
+    pillow_heif = pytest.importorskip("pillow_heif")
+    image = Image.fromarray(lesion_pixels(320, 240))
+    try:
+        heif = pillow_heif.from_pillow(image)
+        buffer = io.BytesIO()
+        heif.save(buffer, quality=90)
+    except Exception as error:  # noqa: BLE001 - a build of pillow-heif without an HEVC encoder
+        pytest.skip(f"pillow-heif cannot encode HEIC here: {error}")
+    prepared = image_prepare_upload(buffer.getvalue())
+    assert prepared.source_format == "HEIF"
+    assert _open(prepared.jpeg).size == (320, 240)
+
+
+def test_large_jpeg_is_downscaled(make_image_bytes, settings):
+    settings.MELANOMA_STORED_IMAGE_MAX_SIDE = 400
+    prepared = image_prepare_upload(make_image_bytes("JPEG", width=1600, height=1200))
+    assert (prepared.source_width, prepared.source_height) == (1600, 1200)
+    assert _open(prepared.jpeg).size == (400, 300)
+    assert (prepared.width, prepared.height) == (400, 300)
+
+
+def test_real_phone_photo(real_photo_bytes):
+    prepared = image_prepare_upload(real_photo_bytes)
+    stored = _open(prepared.jpeg)
+    assert max(stored.size) <= 1536
+    assert stored.mode == "RGB"
+
+
+# Orientation tag -> the transpose that turns the upright picture into what the camera stored.
+_STORED_AS = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(_STORED_AS))
+def test_every_exif_orientation_ends_upright(orientation):
+    upright = np.zeros((80, 120, 3), dtype=np.uint8)
+    upright[:] = (0, 160, 0)
+    upright[:40, :60] = (230, 20, 20)  # a red top-left quadrant marks which way is up
+    image = Image.fromarray(upright)
+    if _STORED_AS[orientation] is not None:
+        image = image.transpose(_STORED_AS[orientation])
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    prepared = image_prepare_upload(encode_image(image, "JPEG", quality=95, exif=exif))
+
+    stored = np.asarray(_open(prepared.jpeg)).astype(int)
+    assert stored.shape == (80, 120, 3)
+    assert stored[10, 10, 0] > 180 and stored[10, 10, 1] < 80  # red: top-left
+    assert stored[70, 110, 1] > 120 and stored[70, 110, 0] < 80  # green: bottom-right
+
+
+def test_all_metadata_and_gps_are_removed(make_image_bytes):
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    exif[ExifTags.Base.Model] = "Phone 15"
+    exif[ExifTags.Base.Orientation] = 1
+    exif[ExifTags.IFD.GPSInfo] = {
+        ExifTags.GPS.GPSLatitudeRef: "N",
+        ExifTags.GPS.GPSLatitude: (52.0, 22.0, 31.0),
+        ExifTags.GPS.GPSLongitudeRef: "E",
+        ExifTags.GPS.GPSLongitude: (4.0, 53.0, 12.0),
+    }
+    source = make_image_bytes("JPEG", exif=exif, comment=b"private note")
+    assert _open(source).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the fixture really carries GPS
+
+    prepared = image_prepare_upload(source)
+    for data in (prepared.jpeg, prepared.thumbnail):
+        stored = _open(data)
+        assert not stored.getexif()
+        assert "exif" not in stored.info
+        assert "comment" not in stored.info
+        assert "icc_profile" not in stored.info
+        assert b"Exif" not in data
+        assert b"PhoneMaker" not in data
+
+
+# --- rejected --------------------------------------------------------------------------------------
+
+
+def _truncated_jpeg() -> bytes:
+    data = encode_image(Image.fromarray(lesion_pixels(640, 480)), "JPEG", quality=95)
+    return data[: len(data) * 6 // 10]
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "words"),
+    [
+        (b"", 400, "empty"),
+        (b"just some text, saved as photo.jpg\n", 400, "not a photo"),
+        (b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>", 400, "web page"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', 400, "SVG"),
+        (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>', 400, "SVG"),
+        (b"%PDF-1.7\n%...", 400, "PDF"),
+        (pytest.param("gif", id="animated-gif"), 400, "GIF"),
+        (pytest.param("truncated", id="truncated-jpeg"), 400, "incomplete or damaged"),
+        (pytest.param("bomb", id="decompression-bomb"), 413, "too big"),
+        (pytest.param("bomb-medium", id="over-pixel-limit"), 413, "megapixels"),
+        (pytest.param("tiny", id="too-small"), 400, "too small"),
+    ],
+)
+def test_rejects_with_reason(content, status, words):
+    if not isinstance(content, bytes):
+        kind = content.values[0]
+        content = {
+            "gif": _animated_gif,
+            "truncated": _truncated_jpeg,
+            "bomb": lambda: _png_declaring(30000, 30000),
+            "bomb-medium": lambda: _png_declaring(9000, 9000),
+            "tiny": lambda: encode_image(Image.new("RGB", (4, 4)), "PNG"),
+        }[kind]()
+    with pytest.raises(ImageRejected) as caught:
+        image_prepare_upload(content)
+    assert caught.value.status_code == status
+    assert words.lower() in caught.value.message.lower()
+
+
+def test_decompression_bomb_is_small_and_never_decoded(monkeypatch):
+    bomb = _png_declaring(30000, 30000)
+    assert len(bomb) < 10_000
+
+    def fail_load(self):
+        raise AssertionError("the bomb's pixels were decoded")
+
+    monkeypatch.setattr(Image.Image, "load", fail_load)
+    with pytest.raises(ImageRejected) as caught:
+        image_prepare_upload(bomb)
+    assert caught.value.status_code == 413
+
+
+def test_file_over_size_limit_is_413(make_image_bytes, settings):
+    settings.MELANOMA_MAX_UPLOAD_BYTES = 1000
+    with pytest.raises(ImageRejected) as caught:
+        image_prepare_upload(make_image_bytes("PNG"))
+    assert caught.value.status_code == 413
+    assert "too large" in caught.value.message
