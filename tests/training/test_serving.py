@@ -1,0 +1,118 @@
+"""LiteRTScorer: loads a model folder once, scores bytes, refuses broken folders with a clear reason."""
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.model_card import ModelCardError, write_model_card
+from training.preprocessing import ImageError, preprocess_image
+from training.serving import LiteRTScorer, default_num_threads
+
+TINY_EXPORT = """
+import sys
+from pathlib import Path
+import keras
+from training.export import export_tflite
+size = int(sys.argv[2])
+inputs = keras.Input((size, size, 3))
+x = keras.layers.GlobalAveragePooling2D()(inputs)
+outputs = keras.layers.Dense(2, activation="softmax", kernel_initializer="ones", bias_initializer="zeros")(x)
+model = keras.Model(inputs, outputs)
+model.layers[-1].set_weights([__import__("numpy").array([[0, 1], [0, 0], [0, -1]], "float32"), __import__("numpy").zeros(2, "float32")])
+export_tflite(model, Path(sys.argv[1]), image_size=size)
+"""
+
+
+@pytest.fixture(scope="module")
+def tflite_file(tmp_path_factory):
+    """A tiny softmax model (mean red - mean blue decides), exported in a subprocess: serving never imports TF."""
+    folder = tmp_path_factory.mktemp("tiny")
+    subprocess.run([sys.executable, "-c", TINY_EXPORT, str(folder), "32"], check=True, capture_output=True)  # noqa: S603
+    return folder / "model.tflite"
+
+
+def _model_dir(tmp_path, tflite_file, **card):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.tflite").write_bytes(tflite_file.read_bytes())
+    base = {"version": "tiny-1", "input_size": 32, "threshold": 0.5, "normalisation": "imagenet_torch", "metrics": {}}
+    write_model_card(folder, {**base, **card})
+    return folder
+
+
+def _jpeg(colour, size=(120, 90)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def test_scores_bytes_with_card_settings(tmp_path, tflite_file):
+    scorer = LiteRTScorer(_model_dir(tmp_path, tflite_file, melanoma_index=1))
+    assert scorer.version == "tiny-1" and scorer.threshold == 0.5 and scorer.input_size == 32
+    red = scorer.score_bytes(_jpeg((230, 40, 40)))
+    blue = scorer.score_bytes(_jpeg((40, 40, 230)))
+    assert 0.0 <= blue < 0.5 < red <= 1.0
+
+
+def test_score_matches_the_shared_preprocessing(tmp_path, tflite_file):
+    scorer = LiteRTScorer(_model_dir(tmp_path, tflite_file))
+    data = _jpeg((180, 120, 90))
+    model_input = preprocess_image(data, size=32, normalisation="imagenet_torch")
+    np.testing.assert_array_equal(scorer.preprocess(data), model_input)
+    assert scorer.score_bytes(data) == scorer.score_array(model_input)
+
+
+def test_unreadable_image_raises_image_error(tmp_path, tflite_file):
+    scorer = LiteRTScorer(_model_dir(tmp_path, tflite_file))
+    with pytest.raises(ImageError):
+        scorer.score_bytes(b"GIF89a broken")
+
+
+def test_folder_without_card_is_refused(tmp_path, tflite_file):
+    folder = tmp_path / "nocard"
+    folder.mkdir()
+    (folder / "model.tflite").write_bytes(tflite_file.read_bytes())
+    with pytest.raises(ModelCardError, match="model_card.json"):
+        LiteRTScorer(folder)
+
+
+def test_corrupt_tflite_is_refused(tmp_path, tflite_file):
+    folder = _model_dir(tmp_path, tflite_file)
+    (folder / "model.tflite").write_bytes(b"not a flatbuffer at all" * 10)
+    with pytest.raises(ModelCardError, match="LiteRT"):
+        LiteRTScorer(folder)
+
+
+def test_card_input_size_must_match_the_model(tmp_path, tflite_file):
+    with pytest.raises(ModelCardError, match="does not match"):
+        LiteRTScorer(_model_dir(tmp_path, tflite_file, input_size=64))
+
+
+def test_unusable_card_values_are_refused(tmp_path, tflite_file):
+    folder = _model_dir(tmp_path, tflite_file)
+    card = json.loads((folder / "model_card.json").read_text())
+    card["normalisation"] = {"name": "unknown"}
+    (folder / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelCardError):
+        LiteRTScorer(folder)
+
+
+def test_thread_setting(monkeypatch):
+    monkeypatch.delenv("MELANOMA_INFERENCE_THREADS", raising=False)
+    assert default_num_threads() == 1
+    monkeypatch.setenv("MELANOMA_INFERENCE_THREADS", "2")
+    assert default_num_threads() == 2
+    monkeypatch.setenv("MELANOMA_INFERENCE_THREADS", "two")
+    with pytest.raises(ValueError, match="MELANOMA_INFERENCE_THREADS"):
+        default_num_threads()
+
+
+def test_serving_module_does_not_import_tensorflow():
+    code = "import sys, training.serving, training.preprocessing; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)  # noqa: S603
+    assert result.stdout.strip() == "False"
