@@ -17,13 +17,14 @@ TINY_EXPORT = """
 import sys
 from pathlib import Path
 import keras
+import numpy as np
 from training.export import export_tflite
 size = int(sys.argv[2])
 inputs = keras.Input((size, size, 3))
 x = keras.layers.GlobalAveragePooling2D()(inputs)
-outputs = keras.layers.Dense(2, activation="softmax", kernel_initializer="ones", bias_initializer="zeros")(x)
+outputs = keras.layers.Dense(2, activation="softmax")(x)
 model = keras.Model(inputs, outputs)
-model.layers[-1].set_weights([__import__("numpy").array([[0, 1], [0, 0], [0, -1]], "float32"), __import__("numpy").zeros(2, "float32")])
+model.layers[-1].set_weights([np.array([[0, 1], [0, 0], [0, -1]], "float32"), np.zeros(2, "float32")])
 export_tflite(model, Path(sys.argv[1]), image_size=size)
 """
 
