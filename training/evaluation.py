@@ -6,6 +6,7 @@ describe the model as it is served, not the Keras model it was exported from.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from training.datasets import IMAGE_SUFFIXES, BadImage, Dataset, DatasetError, format_problems
 from training.metrics import compute_metrics, save_roc_curve
+from training.model_card import ModelCardError
 from training.preprocessing import ImageError
 from training.serving import LiteRTScorer
 
@@ -24,6 +26,8 @@ ProgressCallback = Callable[[int, int], None]  # (images done, images in all)
 # Decoding and resizing dominate (a 512 px JPEG decodes slower than MobileNetV2 runs), and Pillow releases
 # the GIL while decoding, so a few threads preprocess while the interpreter scores.
 PREPROCESS_THREADS = 4
+SCORING_CHUNK = 64
+NON_FINITE_SCORE = "the model returned a non-finite score (a broken model file, not a bad image)"
 
 
 @dataclass(frozen=True)
@@ -46,15 +50,23 @@ def score_files(
             return path, error
 
     with ThreadPoolExecutor(max_workers=PREPROCESS_THREADS) as pool:
-        # map keeps order and only runs a bounded distance ahead of the consumer.
-        for done, (path, model_input) in enumerate(pool.map(prepare, paths), start=1):
-            if isinstance(model_input, Exception):
-                results.append(ScoredFile(path=path, melanoma_probability=None, error=_reason(model_input)))
-            else:
-                results.append(ScoredFile(path=path, melanoma_probability=scorer.score_array(model_input)))
-            if progress is not None:
-                progress(done, len(paths))
+        # Chunks bound memory: Executor.map submits everything at once, and 6,000 preprocessed 224 px inputs
+        # would hold 3.6 GB if preprocessing outran the interpreter.
+        for start in range(0, len(paths), SCORING_CHUNK):
+            for path, model_input in pool.map(prepare, paths[start : start + SCORING_CHUNK]):
+                results.append(_score_one(scorer, path, model_input))
+                if progress is not None:
+                    progress(len(results), len(paths))
     return results
+
+
+def _score_one(scorer: LiteRTScorer, path: Path, model_input: Any) -> ScoredFile:
+    if isinstance(model_input, Exception):
+        return ScoredFile(path=path, melanoma_probability=None, error=_reason(model_input))
+    probability = scorer.score_array(model_input)
+    if not math.isfinite(probability):
+        return ScoredFile(path=path, melanoma_probability=None, error=NON_FINITE_SCORE)
+    return ScoredFile(path=path, melanoma_probability=probability)
 
 
 def _reason(error: Exception) -> str:
@@ -79,6 +91,11 @@ def evaluate_model_dir(
     """
     scorer = LiteRTScorer(Path(model_dir), num_threads=num_threads)
     scored = score_files(scorer, [sample.path for sample in dataset.samples], progress=progress)
+    broken = sum(1 for result in scored if result.error == NON_FINITE_SCORE)
+    if broken:
+        raise ModelCardError(
+            f"{model_dir}: the model returned NaN/inf for {broken} of {len(scored)} images; re-export model.tflite."
+        )
     failed = [BadImage(str(result.path), result.error or "") for result in scored if result.error is not None]
     if failed:
         raise DatasetError(format_problems(failed, heading=f"{len(failed)} images could not be scored"), failed)

@@ -214,3 +214,28 @@ def test_predict_images_empty_folder(active_model, tmp_path):
 
     with pytest.raises(CommandError, match="No image files found"):
         run("predict_images", str(tmp_path / "empty"))
+
+
+def test_validation_split_settings_from_a_trained_models_card(active_model, tiny_model_dir, tmp_path):
+    """train() writes the seed under recipe and the fraction in words; --data defaults to the training folders."""
+    data = make_ham10000(tmp_path / "ham", n_lesions=10, images_per_lesion=2)
+    card_path = tiny_model_dir / "model_card.json"
+    card = json.loads(card_path.read_text())
+    del card["split"]
+    card["recipe"] = {"seed": 3}
+    card["data"] = {
+        "sources": {"ham": {"folder": str(data), "layout": "ham10000"}},
+        "split": "grouped by lesion/patient, stratified, val_fraction 0.5, seed 3",
+    }
+    card_path.write_text(json.dumps(card))
+    _, expected_val = grouped_stratified_split(load_dataset(data).samples, val_fraction=0.5, seed=3)
+
+    result = json.loads(run("evaluate_model", "--split", "val", "--json")[0])
+
+    assert result["n_images"] == len(expected_val)
+    assert result["data"] == {"ham": str(data)}
+
+
+def test_evaluate_model_needs_data(active_model):
+    with pytest.raises(CommandError, match="Name a labelled folder with --data"):
+        run("evaluate_model")

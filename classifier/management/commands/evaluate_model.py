@@ -1,6 +1,7 @@
 """`manage.py evaluate_model --data DIR [--version V] [--json]`: clinical metrics of a model on a labelled folder."""
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ class Command(ModelCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--data", action="append", required=True, metavar="DIR", help="labelled folder (repeatable)"
+            "--data",
+            action="append",
+            metavar="DIR",
+            help="labelled folder, repeatable (with --split: default the folders the model was trained on)",
         )
         which = parser.add_mutually_exclusive_group()
         which.add_argument("--version", help="registered model version (default: the active one)")
@@ -58,8 +62,13 @@ class Command(ModelCommand):
             threshold = options["threshold"]
         card = read_model_card(model_dir)
 
+        folders = [Path(path) for path in options["data"] or []]
+        if not folders and options["split"] != "all":
+            folders = card_training_folders(card)
+        if not folders:
+            raise CommandError("Name a labelled folder with --data DIR.")
         try:
-            dataset = load_datasets([Path(path) for path in options["data"]], skip_bad=options["skip_bad"])
+            dataset = load_datasets(folders, skip_bad=options["skip_bad"])
         except DatasetError as error:
             raise CommandError(str(error)) from error
         if dataset.skipped:
@@ -89,9 +98,9 @@ class Command(ModelCommand):
             self.stdout.write(f"ROC curve written to {options['roc_curve']}")
 
     def _split_side(self, dataset: Dataset, card: dict[str, Any], options: dict[str, Any]) -> Dataset:
-        stored = card.get("split") if isinstance(card.get("split"), dict) else {}
-        seed = options["seed"] if options["seed"] is not None else stored.get("seed", card.get("seed"))
-        fraction = options["val_fraction"] or stored.get("val_fraction", card.get("val_fraction"))
+        stored_seed, stored_fraction = card_split_settings(card)
+        seed = options["seed"] if options["seed"] is not None else stored_seed
+        fraction = options["val_fraction"] if options["val_fraction"] is not None else stored_fraction
         if seed is None or fraction is None:
             raise CommandError(
                 "The model card does not say how its validation split was made; pass --seed and --val-fraction."
@@ -102,3 +111,24 @@ class Command(ModelCommand):
             raise CommandError(str(error)) from error
         samples = val if options["split"] == "val" else train
         return Dataset(samples=samples, layouts=dataset.layouts, roots=dataset.roots, skipped=dataset.skipped)
+
+
+def card_split_settings(card: dict[str, Any]) -> tuple[int | None, float | None]:
+    """(seed, val_fraction) the model was trained with, wherever this card generation keeps them."""
+    split = card.get("split") if isinstance(card.get("split"), dict) else {}
+    recipe = card.get("recipe") if isinstance(card.get("recipe"), dict) else {}
+    data = card.get("data") if isinstance(card.get("data"), dict) else {}
+    seed = next((place["seed"] for place in (split, recipe, card) if place.get("seed") is not None), None)
+    fraction = next(
+        (place["val_fraction"] for place in (split, recipe, card) if place.get("val_fraction") is not None), None
+    )
+    if fraction is None and isinstance(data.get("split"), str):
+        # Older cards describe the split in words: "grouped ..., val_fraction 0.2, seed 0".
+        match = re.search(r"val_fraction\s+([0-9.]+)", data["split"])
+        fraction = float(match.group(1)) if match else None
+    return seed, fraction
+
+
+def card_training_folders(card: dict[str, Any]) -> list[Path]:
+    sources = card.get("data", {}).get("sources", {}) if isinstance(card.get("data"), dict) else {}
+    return [Path(source["folder"]) for source in sources.values() if isinstance(source, dict) and source.get("folder")]

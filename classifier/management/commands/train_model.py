@@ -1,0 +1,114 @@
+"""`manage.py train_model --data DIR [...]`: train a MobileNetV2 model folder and register it as a ModelVersion."""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandError, CommandParser
+from tqdm import tqdm
+
+from classifier.management.commands._model_choice import ModelCommand
+from classifier.services.model_versions import model_version_register
+from training.datasets import DatasetError
+from training.metrics import format_metrics_table
+from training.model_card import ModelCardError
+
+STAGE_TITLES = {
+    "load": "reading data",
+    "cache": "backbone features",
+    "train": "training",
+    "export": "LiteRT export",
+    "evaluate": "external evaluation",
+}
+
+
+class _StageBars:
+    """One tqdm bar per training stage, fed by train()'s (stage, done, total) callback."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.bar: tqdm | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=STAGE_TITLES.get(stage, stage), file=sys.stderr, disable=None)
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class Command(ModelCommand):
+    help = (
+        "Train MobileNetV2 on labelled folders (HAM10000, ISIC 2018/2019/2020, class folders), choose the threshold "
+        "on the lesion-grouped validation split, export LiteRT + model card, and register the ModelVersion."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--data", action="append", required=True, metavar="DIR", help="labelled training folder, repeatable"
+        )
+        parser.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
+        parser.add_argument("--image-size", type=int, help="input size in pixels (default: the recipe's)")
+        parser.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+        parser.add_argument("--seed", type=int, default=0, help="seed for the split, augmentation and weights init")
+        parser.add_argument("--val-fraction", type=float, help="validation share of lesion groups (default 0.2)")
+        parser.add_argument("--target-sensitivity", type=float, help="sensitivity the threshold must reach")
+        parser.add_argument(
+            "--eval-data", action="append", default=[], metavar="DIR", help="external test folder, repeatable"
+        )
+        parser.add_argument("--out", metavar="DIR", help="parent folder of the model folder")
+        parser.add_argument("--version", help="version name (default: mnv2-<size>-<timestamp>)")
+        parser.add_argument("--skip-bad", action="store_true", help="leave out missing/corrupt/duplicate images")
+        parser.add_argument("--activate", action="store_true", help="make it the model the workers use")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        for name in ("epochs", "image_size", "batch_size"):
+            if options[name] is not None and options[name] < 1:
+                raise CommandError(f"--{name.replace('_', '-')} must be a positive number.")
+        # Imported here: TensorFlow loads only when a model is really trained, never for `manage.py help`.
+        from training.export import ExportError
+        from training.train import TrainConfig, train
+        from training.weights import WeightsError
+
+        overrides = {
+            "epochs": options["epochs"],
+            "image_size": options["image_size"],
+            "batch_size": options["batch_size"],
+            "val_fraction": options["val_fraction"],
+            "target_sensitivity": options["target_sensitivity"],
+            "version": options["version"],
+        }
+        config = TrainConfig(
+            data_dirs=[Path(path) for path in options["data"]],
+            eval_dirs=[Path(path) for path in options["eval_data"]],
+            out_dir=Path(options["out"]) if options["out"] else Path(settings.MELANOMA_TRAINED_MODELS_DIR),
+            seed=options["seed"],
+            skip_bad=options["skip_bad"],
+            **{key: value for key, value in overrides.items() if value is not None},
+        )
+        bars = _StageBars()
+        try:
+            result = train(config, progress=bars)
+        except (DatasetError, WeightsError, ExportError, ModelCardError, ValueError) as error:
+            raise CommandError(str(error)) from error
+        finally:
+            bars.close()
+        model_version = model_version_register(model_dir=result.model_dir, activate=options["activate"])
+
+        self.stdout.write(f"Model {result.version} written to {result.model_dir}")
+        self.stdout.write(f"Validation (lesion-grouped, {result.card['data']['validation_images']} images):")
+        self.stdout.write(format_metrics_table(result.metrics["validation"]))
+        for source, metrics in result.metrics.get("external", {}).items():
+            self.stdout.write(f"External test: {source}")
+            self.stdout.write(format_metrics_table(metrics))
+        seconds = result.timings.get("training_total_s", 0.0)
+        activation = " and activated it." if model_version.is_active else "; activate it with --activate or the admin."
+        self.stdout.write(f"Trained in {seconds:.0f} s. Registered version {model_version.version}{activation}")
