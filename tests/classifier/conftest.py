@@ -19,10 +19,9 @@ from tests.classifier.page_helpers import PASSWORD, lesion_jpeg
 
 
 @pytest.fixture
-def ui_private_media(settings, tmp_path: Path) -> Path:
-    """Uploaded photos go to a per-test folder, so that tests can count the files left behind."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
+def ui_private_media(private_media: Path) -> Path:
+    """Uploaded photos go to a per-test folder (tests/conftest.py), so that tests can count the files left."""
+    return private_media
 
 
 @pytest.fixture
@@ -40,16 +39,7 @@ def _make_user(username: str, **extra):
     )
 
 
-@pytest.fixture
-def alice(db):
-    """The owner."""
-    return _make_user("alice")
-
-
-@pytest.fixture
-def bob(db):
-    """Another user: must never see or change alice's things."""
-    return _make_user("bob")
+# alice (the owner) and bob (another user) come from tests/conftest.py.
 
 
 @pytest.fixture
