@@ -77,7 +77,10 @@ def start_embedded_redis(*, port: int | None = None, timeout_s: float = 10.0) ->
         "--loglevel",
         "warning",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    # Its own session: a Ctrl-C in the terminal must not kill the broker before the worker has shut down.
+    process = subprocess.Popen(  # noqa: S603
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     embedded = EmbeddedRedis(process=process, url=f"redis://127.0.0.1:{port}/0", directory=directory)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
