@@ -1,0 +1,78 @@
+"""`make run` for real: the supervisor starts embedded Redis, migrates, serves, runs a worker, and one SIGINT
+stops every process it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from melanoma_site.embedded_redis import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _processes_with_marker(marker: str) -> list[int]:
+    """Pids whose environment carries `marker` (every child inherits the test's MELANOMA_VAR_DIR)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _wait_for(url: str, timeout_s: float) -> httpx.Response | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    return None
+
+
+def test_stack_starts_serves_and_stops_cleanly(tmp_path):
+    port = free_port()
+    var_dir = tmp_path / "var"
+    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update(
+        DJANGO_DEBUG="1",
+        PORT=str(port),
+        MELANOMA_VAR_DIR=str(var_dir),
+        DATABASE_URL=f"sqlite:///{var_dir / 'db.sqlite3'}",  # never the shared CI database
+        WEB_CONCURRENCY="1",
+        CELERY_CONCURRENCY="1",
+    )
+    log_path = tmp_path / "stack.log"
+    log = log_path.open("w")
+    # A file, not a pipe: nobody reads a pipe while the stack runs, and a full pipe would block the children.
+    stack = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "melanoma_site.stack"], cwd=settings.BASE_DIR, env=env, stdout=log, stderr=log
+    )
+    try:
+        health = _wait_for(f"http://127.0.0.1:{port}/healthz", timeout_s=120)
+        assert health is not None, "the web server never answered"
+        checks = health.json()["checks"]
+        assert checks["database"]["ok"] and checks["broker"]["ok"]  # the embedded Redis is up
+        assert httpx.get(f"http://127.0.0.1:{port}/api/predictions/", timeout=5).status_code == 401
+        assert len(_processes_with_marker(str(var_dir))) >= 4  # supervisor, redis, web, worker (+ children)
+    finally:
+        stack.send_signal(signal.SIGINT)
+        stack.wait(timeout=60)
+        log.close()
+    output = log_path.read_text()
+
+    assert stack.returncode == 0, output[-3000:]
+    assert "ready: http://127.0.0.1:" in output
+    time.sleep(0.5)
+    assert _processes_with_marker(str(var_dir)) == [], "processes left behind after Ctrl-C"
