@@ -88,17 +88,24 @@ def _open(source: ImageSource) -> Image.Image:
         stream: Any = io.BytesIO(source)
     elif isinstance(source, str | Path):
         stream = Path(source)
+        if stream.is_file() and stream.stat().st_size == 0:
+            raise ImageError("The file is empty.")
     else:
         stream = source
     try:
         with warnings.catch_warnings():
             # A decompression-bomb warning becomes an error: nobody photographs a lesion at 90+ megapixels.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(stream)
+            image = Image.open(stream)
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise ImageError(f"Not a readable image ({error}).") from error
     except OSError as error:
         raise ImageError(f"Could not open the image: {error}") from error
+    # Which frame of an animation is the lesion is anybody's guess. (MPO, the JPEG phones write, has a second
+    # frame too, but its first frame is the photo.)
+    if image.format in {"GIF", "PNG", "WEBP"} and getattr(image, "is_animated", False):
+        raise ImageError("Animated images are not supported; please use a single photo.")
+    return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

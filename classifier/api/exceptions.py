@@ -10,6 +10,11 @@ from rest_framework.views import exception_handler
 from classifier.images import ImageRejected
 from classifier.services.predictions import PredictionStateError
 
+UNREADABLE_UPLOAD_MESSAGE = (
+    "The upload could not be read: the form is damaged or the file name is too long. "
+    "Please rename the photo to something short and try again."
+)
+
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -46,6 +51,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, PredictionStateError):
         exc = Conflict(exc.message)
+    elif isinstance(exc, exceptions.ParseError) and "Multipart form parse error" in str(exc.detail):
+        # Django's parser words ("max total header size exceeded") mean nothing to the person uploading.
+        exc = exceptions.ParseError(UNREADABLE_UPLOAD_MESSAGE)
     response = exception_handler(exc, context)
     if response is None:
         return None
