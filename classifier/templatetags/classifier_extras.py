@@ -8,4 +8,11 @@ def percent(value: float | None, digits: int = 1) -> str:
     """0.1234 -> "12.3%"; an empty string for a missing value (a result not computed yet)."""
     if value is None or value == "":
         return ""
-    return f"{float(value) * 100:.{int(digits)}f}%"
+    percentage = float(value) * 100
+    smallest = 10 ** -int(digits)
+    # "0.0%" would read as "impossible"; the model only ever says "very unlikely".
+    if 0 < percentage < smallest:
+        return f"< {smallest:.{int(digits)}f}%"
+    if 100 - smallest < percentage < 100:
+        return f"> {100 - smallest:.{int(digits)}f}%"
+    return f"{percentage:.{int(digits)}f}%"

@@ -125,6 +125,7 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     from playwright.sync_api import expect
 
     from classifier.models import Prediction
+    from classifier.templatetags.classifier_extras import percent
 
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
@@ -182,7 +183,7 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     assert prediction.status == Prediction.Status.DONE
     assert prediction.user.username == "patient1"
     assert prediction.body_site == "trunk"
-    expect(panel.get_by_test_id("probability")).to_have_text(f"{prediction.melanoma_probability * 100:.1f}%")
+    expect(panel.get_by_test_id("probability")).to_have_text(percent(prediction.melanoma_probability))
     # The photo is really served (through the private view) and rendered.
     assert page.locator(".result-photo img").evaluate("img => img.complete && img.naturalWidth > 0")
     _shot(page, "result-desktop.png", docs_name="result-page.png")
