@@ -71,8 +71,10 @@ class PredictionTask(Task):
     max_retries=MAX_RETRIES,
 )
 def prediction_run_task(self: Task, prediction_id: int) -> None:
+    # Set by the broker on a message that comes back after its worker died while holding it.
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     try:
-        prediction_run(prediction_id=prediction_id)
+        prediction_run(prediction_id=prediction_id, reclaim_running=redelivered)
     except TRANSIENT_ERRORS as error:
         # Exponential backoff: 1, 2, 4, 8, 16 s (capped); then on_failure marks the row failed.
         countdown = min(RETRY_BACKOFF_MAX_S, 2**self.request.retries)

@@ -161,9 +161,13 @@ def _release_claim(prediction_id: int) -> None:
         logger.warning("Could not release prediction %s", prediction_id, exc_info=True)
 
 
-def prediction_run(*, prediction_id: int) -> Prediction | None:
+def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Prediction | None:
     """Run inference for one queued prediction. Safe to call twice for the same id: only the call that
-    claims the row (`queued` -> `running`) does any work, so a redelivered message does nothing twice.
+    claims the row (`queued` -> `running`) does any work, so a duplicate message does nothing twice.
+
+    reclaim_running: the broker redelivered this very message because the worker that held it died (SIGKILL,
+    out of memory, lost connection). The row it left `running` is then claimed again instead of waiting
+    for the sweep; a message is held by one worker at a time, so nobody else is working on it.
 
     Returns the row (None when it no longer exists). Inference errors (model unavailable, unreadable image)
     mark the row failed with their message. Transient database errors give the row back to the queue and
@@ -171,7 +175,8 @@ def prediction_run(*, prediction_id: int) -> Prediction | None:
     """
     from classifier.inference import InferenceError, predict_melanoma  # loads no model at import time
 
-    claimed = Prediction.objects.filter(id=prediction_id, status=Status.QUEUED).update(
+    claimable = (Status.QUEUED, Status.RUNNING) if reclaim_running else (Status.QUEUED,)
+    claimed = Prediction.objects.filter(id=prediction_id, status__in=claimable).update(
         status=Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1, error=""
     )
     if claimed != 1:

@@ -254,3 +254,13 @@ def test_user_delete_account_removes_every_row_and_file_of_theirs(
     assert list(Prediction.objects.values_list("pk", flat=True)) == [kept.pk]
     remaining = {str(path.relative_to(private_media)) for path in media_files(private_media)}
     assert remaining == {kept.image.name, kept.thumbnail.name}
+
+
+def test_redelivered_message_reclaims_a_row_its_dead_worker_left_running(alice, make_upload, active_model):
+    prediction = _create(alice, make_upload)
+    Prediction.objects.filter(pk=prediction.pk).update(status="running", started_at=timezone.now(), attempts=1)
+
+    assert prediction_run(prediction_id=prediction.pk).status == "running"  # a duplicate: hands off
+    done = prediction_run(prediction_id=prediction.pk, reclaim_running=True)  # the same message, redelivered
+    assert done.status == "done"
+    assert done.attempts == 2
