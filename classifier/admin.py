@@ -4,6 +4,8 @@ Actions and saves go through the same services as the pages and the API.
 """
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -12,7 +14,17 @@ from django.utils.html import format_html
 
 from classifier.models import ModelVersion, Prediction
 from classifier.services.model_versions import model_version_activate
-from classifier.services.predictions import PredictionStateError, prediction_mark_reviewed, prediction_rerun
+from classifier.services.predictions import (
+    PredictionStateError,
+    prediction_delete,
+    prediction_mark_reviewed,
+    prediction_rerun,
+    user_delete_account,
+)
+
+admin.site.site_header = "Skin check administration"
+admin.site.site_title = "Skin check admin"
+admin.site.index_title = "Predictions, reviews and model versions"
 
 # Everything the model and the worker wrote: a reviewer reads these, never edits them.
 MACHINE_OUTPUTS = (
@@ -50,12 +62,11 @@ class PredictionAdmin(admin.ModelAdmin):
         "user",
         "created_at",
         "status",
-        "verdict",
+        "verdict_short",
         "probability",
         "model_version",
         "body_site",
         "reviewed",
-        "confirmed_diagnosis",
     )
     list_display_links = ("id", "thumbnail_preview")
     list_filter = ("status", "verdict", "model_version", "reviewed", "confirmed_diagnosis", "body_site")
@@ -105,7 +116,12 @@ class PredictionAdmin(admin.ModelAdmin):
         url = reverse("classifier:prediction_image", args=[prediction.pk])
         return format_html('<a href="{}">{}</a>', url, _thumbnail_tag(prediction, 240))
 
-    @admin.display(description="Melanoma probability", ordering="melanoma_probability")
+    @admin.display(description="Verdict", ordering="verdict")
+    def verdict_short(self, prediction: Prediction) -> str:
+        # The full wording is for patients; a reviewer scanning a list needs one word.
+        return {"refer": "Refer", "low_risk": "Low risk"}.get(prediction.verdict, "—")
+
+    @admin.display(description="Probability", ordering="melanoma_probability")
     def probability(self, prediction: Prediction) -> str:
         if prediction.melanoma_probability is None:
             return "—"
@@ -120,6 +136,14 @@ class PredictionAdmin(admin.ModelAdmin):
             prediction_mark_reviewed(prediction=obj, reviewer=request.user, diagnosis=obj.confirmed_diagnosis)
         else:
             super().save_model(request, obj, form, change)
+
+    # Deleting in the admin must delete the photo files too, as everywhere else: go through the service.
+    def delete_model(self, request: HttpRequest, obj: Prediction) -> None:
+        prediction_delete(prediction=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Prediction]) -> None:
+        for prediction in queryset:
+            prediction_delete(prediction=prediction)
 
     @admin.action(description="Re-run inference")
     def rerun_inference(self, request: HttpRequest, queryset: QuerySet[Prediction]) -> None:
@@ -223,3 +247,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return
         model_version = model_version_activate(model_version=queryset.get())
         self.message_user(request, f"Model version {model_version.version} is now active.", messages.SUCCESS)
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class PatientAwareUserAdmin(UserAdmin):
+    """Deleting a user here deletes their photo files too (a cascade alone would leave them on disk)."""
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        user_delete_account(user=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset:
+            user_delete_account(user=user)

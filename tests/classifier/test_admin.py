@@ -169,3 +169,40 @@ def test_activate_with_two_selected_is_an_error_and_changes_nothing(admin_client
     response = admin_client_ui.post(url, {"action": "activate", "_selected_action": [old.pk, new.pk]}, follow=True)
     assert any("exactly one" in str(message) for message in response.context["messages"])
     assert list(ModelVersion.objects.filter(is_active=True)) == [old]
+
+
+def test_deleting_a_prediction_in_the_admin_deletes_its_files(
+    admin_client_ui, alice, make_prediction, ui_private_media, django_capture_on_commit_callbacks
+):
+    from tests.classifier.page_helpers import stored_files
+
+    doomed = make_prediction(user=alice)
+    kept = make_prediction(user=alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_ui.post(
+            reverse(CHANGELIST), {"action": "delete_selected", "_selected_action": [doomed.pk], "post": "yes"}
+        )
+    assert response.status_code == 302
+    assert list(Prediction.objects.all()) == [kept]
+    assert len(stored_files(ui_private_media)) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_ui.post(reverse("admin:classifier_prediction_delete", args=[kept.pk]), {"post": "yes"})
+    assert Prediction.objects.count() == 0
+    assert stored_files(ui_private_media) == []
+
+
+def test_deleting_a_user_in_the_admin_deletes_their_files(
+    admin_client_ui, alice, bob, make_prediction, ui_private_media, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth import get_user_model
+
+    from tests.classifier.page_helpers import stored_files
+
+    make_prediction(user=alice)
+    bobs = make_prediction(user=bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_ui.post(reverse("admin:auth_user_delete", args=[alice.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not get_user_model().objects.filter(pk=alice.pk).exists()
+    assert list(Prediction.objects.all()) == [bobs]
+    assert len(stored_files(ui_private_media)) == 2
