@@ -1,3 +1,5 @@
+import math
+
 from django import template
 
 register = template.Library()
@@ -9,6 +11,8 @@ def percent(value: float | None, digits: int = 1) -> str:
     if value is None or value == "":
         return ""
     percentage = float(value) * 100
+    if not math.isfinite(percentage):
+        return "not available"
     smallest = 10 ** -int(digits)
     # "0.0%" would read as "impossible"; the model only ever says "very unlikely".
     if 0 < percentage < smallest:

@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from classifier.models import ModelVersion, Prediction
+from classifier.services.model_versions import model_version_activate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_private_media", "ui_isolated_cache")]
 
@@ -21,9 +22,13 @@ def admin_client_ui(admin_user_ui) -> Client:
 
 
 def _version(version: str, *, active: bool = False, **metrics) -> ModelVersion:
-    return ModelVersion.objects.create(
-        version=version, path=f"models/{version}", threshold=0.3, metrics=metrics, is_active=active
+    model_version = ModelVersion.objects.create(
+        version=version, path=f"models/{version}", threshold=0.3, metrics=metrics
     )
+    if active:
+        # `migrate` may have activated the shipped model already: activation switches it off.
+        model_version = model_version_activate(model_version=model_version)
+    return model_version
 
 
 def test_prediction_list_shows_thumbnails_through_the_private_view(admin_client_ui, alice, bob, make_prediction):

@@ -133,6 +133,9 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     failed_requests: list[str] = []
     page.on("requestfailed", lambda request: failed_requests.append(request.url))
     page.on("response", lambda response: response.status >= 400 and failed_requests.append(response.url))
+    # Console errors include Content-Security-Policy violations: the pages must work under the strict policy.
+    console_errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
 
     # Landing page, then sign up.
     page.goto(live_server.url + "/")
@@ -183,6 +186,9 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     assert prediction.status == Prediction.Status.DONE
     assert prediction.user.username == "patient1"
     assert prediction.body_site == "trunk"
+    # A real number, not NaN (which SQLite stores as NULL) or a missing one: the verdict must rest on it.
+    assert prediction.melanoma_probability is not None
+    assert 0.0 <= prediction.melanoma_probability <= 1.0
     expect(panel.get_by_test_id("probability")).to_have_text(percent(prediction.melanoma_probability))
     # The photo is really served (through the private view) and rendered.
     assert page.locator(".result-photo img").evaluate("img => img.complete && img.naturalWidth > 0")
@@ -225,4 +231,5 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/history/$"))
 
     assert failed_requests == [], f"requests failed: {failed_requests}"
+    assert console_errors == [], f"errors in the browser console: {console_errors}"
     context.close()
