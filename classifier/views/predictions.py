@@ -107,7 +107,8 @@ def prediction_status(request: HttpRequest, pk: int) -> JsonResponse:
 @require_POST
 @login_required
 def prediction_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
-    prediction = prediction_get_for_user(user=request.user, pk=pk)
+    # Staff may look at anyone's prediction; only its owner may change it (as in the API).
+    prediction = prediction_get_for_user(user=request.user, pk=pk, allow_staff=False)
     try:
         prediction_retry(prediction=prediction)
     except PredictionStateError as error:
@@ -119,7 +120,8 @@ def prediction_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def prediction_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    prediction = prediction_get_for_user(user=request.user, pk=pk)
+    # Only the owner deletes a photo; staff delete through the admin, which checks their permissions.
+    prediction = prediction_get_for_user(user=request.user, pk=pk, allow_staff=False)
     if request.method == "POST":
         prediction_delete(prediction=prediction)
         messages.success(request, "The photo and its result are deleted.")
