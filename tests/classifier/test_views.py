@@ -385,7 +385,9 @@ def test_csrf_is_enforced_on_upload_delete_and_retry(alice, make_prediction, jpe
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
 
-    assert client.post(reverse("classifier:upload"), {"image": jpeg_upload()}).status_code == 403
+    rejected = client.post(reverse("classifier:upload"), {"image": jpeg_upload()})
+    assert rejected.status_code == 403
+    assert "This form has expired" in rejected.content.decode()  # a readable page, not Django's debug text
     assert client.post(reverse("classifier:prediction_delete", args=[done.pk])).status_code == 403
     assert client.post(reverse("classifier:prediction_retry", args=[failed.pk])).status_code == 403
 
