@@ -7,11 +7,13 @@ each run gets its own test database name, Celery queue and cache key prefix.
 from __future__ import annotations
 
 import io
+import math
 import os
 import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -198,13 +200,20 @@ def staff(db):
 
 
 def _shipped_model_dirs() -> list[Path]:
-    from training.model_card import ModelCardError, read_model_card
+    """Shipped model folders that load and give a finite score (a broken export is ML's test to catch)."""
+    from training.model_card import ModelCardError
+    from training.serving import LiteRTScorer
 
+    probe = encode_image(Image.fromarray(lesion_pixels()), "JPEG")
     usable = []
     for card in sorted(Path(django_settings.MELANOMA_MODELS_DIR).glob("*/model_card.json")):
         try:
-            read_model_card(card.parent)
-        except ModelCardError:
+            score = LiteRTScorer(card.parent).score_bytes(probe)
+        except (ModelCardError, ValueError, OSError) as error:
+            warnings.warn(f"Shipped model {card.parent.name} is not usable: {error}", stacklevel=1)
+            continue
+        if not math.isfinite(score):
+            warnings.warn(f"Shipped model {card.parent.name} scores {score}; using a tiny test model", stacklevel=1)
             continue
         usable.append(card.parent)
     return usable

@@ -8,6 +8,7 @@ Files and rows move together: a failed upload leaves no row and no file; deletin
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Iterable
@@ -204,6 +205,13 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
 
     probability = float(result.melanoma_probability)
     threshold = float(result.threshold)
+    if not (math.isfinite(probability) and 0.0 <= probability <= 1.0):
+        # A broken model (e.g. NaN outputs) must not produce a verdict; NaN would also be stored as NULL.
+        logger.error("Model %s returned %r for prediction %s", result.model_version, probability, prediction_id)
+        return prediction_fail(
+            prediction_id=prediction_id,
+            reason="The model could not score this photo. The team has been notified; please try again later.",
+        )
     # Only a row that is still ours (running) is written: it may have been deleted meanwhile.
     updated = Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
         status=Status.DONE,

@@ -264,3 +264,19 @@ def test_redelivered_message_reclaims_a_row_its_dead_worker_left_running(alice, 
     done = prediction_run(prediction_id=prediction.pk, reclaim_running=True)  # the same message, redelivered
     assert done.status == "done"
     assert done.attempts == 2
+
+
+def test_a_model_that_returns_nan_fails_the_prediction_instead_of_a_verdict(alice, make_upload, monkeypatch):
+    # A broken export can return NaN for every photo; a verdict from it would be meaningless.
+    from classifier import inference
+
+    def broken_model(image_bytes: bytes) -> inference.InferenceResult:
+        return inference.InferenceResult(
+            melanoma_probability=float("nan"), threshold=0.5, model_version="broken", model_version_id=None
+        )
+
+    monkeypatch.setattr(inference, "predict_melanoma", broken_model)
+    failed = prediction_run(prediction_id=_create(alice, make_upload).pk)
+    assert failed.status == Prediction.Status.FAILED
+    assert "could not score" in failed.error
+    assert failed.verdict == "" and failed.melanoma_probability is None
