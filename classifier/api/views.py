@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404
@@ -12,7 +13,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -42,6 +43,20 @@ class TokenView(ObtainAuthToken):
     """Exchange a username and password for an API token (`Authorization: Token <token>`)."""
 
     parser_classes = [FormParser, MultiPartParser, JSONParser]
+
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        try:
+            return super().post(request, *args, **kwargs)
+        except ValidationError:
+            # django-axes refuses a locked-out login by making authenticate() return None, which would read as
+            # "wrong password" here; it flags the request it was given (this DRF Request), so say what happened.
+            if getattr(request, "axes_locked_out", False) or getattr(request._request, "axes_locked_out", False):
+                minutes = round(float(settings.AXES_COOLOFF_TIME) * 60)
+                raise Throttled(
+                    wait=minutes * 60,
+                    detail=f"Too many failed log-ins for this account. Please try again in {minutes} minutes.",
+                ) from None
+            raise
 
 
 def _private_file_response(field_file: FieldFile) -> FileResponse:

@@ -1,0 +1,444 @@
+"""Security and privacy across the whole site, filling what the page/API/account tests do not already cover:
+
+- every URL that takes an id (found from the URLconf, so a new one cannot be forgotten) for another user,
+  anonymous and staff: the right status, nothing leaked, nothing changed;
+- CSRF on every form the pages render, and on the API with session auth;
+- login throttling also on the API token endpoint (otherwise a side door for guessing passwords);
+- production settings: refuse to start without DJANGO_SECRET_KEY, DEBUG off, HTTPS/HSTS/secure cookies,
+  nosniff, Referrer-Policy, a Content-Security-Policy that no page breaks, `check --deploy` silent;
+- stored and served photos carry no EXIF/GPS; deleting an account removes every row, token and file.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from PIL import ExifTags, Image
+from rest_framework.authtoken.models import Token
+
+from classifier.models import Prediction
+from classifier.services.predictions import prediction_create, prediction_fail
+from tests.conftest import TEST_PASSWORD, media_files
+from tests.corpus import jpeg, jpeg_with_gps, multipart_body
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
+
+SECRET_NOTE = "secret note: left breast, since May"
+
+
+def _session_client(user=None, *, enforce_csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=enforce_csrf)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def _token_client(user) -> Client:
+    token, _ = Token.objects.get_or_create(user=user)
+    return Client(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_ACCEPT="application/json")
+
+
+def _snapshot(media_root: Path) -> tuple:
+    rows = tuple(Prediction.objects.order_by("pk").values_list("pk", "user_id", "status", "error", "note", "image"))
+    return rows, tuple(media_files(media_root))
+
+
+# --- every URL with an id -------------------------------------------------------------------------
+
+
+def _id_routes() -> list[tuple[str, str]]:
+    """(name, route) of every URL pattern that takes a `pk`, from the live URLconf."""
+    found: list[tuple[str, str]] = []
+
+    def walk(patterns, namespace: str, prefix: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                inner = f"{namespace}:{pattern.namespace}" if namespace and pattern.namespace else pattern.namespace
+                if inner == "admin" or (pattern.namespace or "") == "admin":
+                    continue  # the admin has its own permission system (tests/classifier/test_admin.py)
+                walk(pattern.url_patterns, inner or namespace, route)
+            elif isinstance(pattern, URLPattern) and "pk" in pattern.pattern.regex.groupindex and pattern.name:
+                found.append((f"{namespace}:{pattern.name}" if namespace else pattern.name, route))
+
+    walk(get_resolver().url_patterns, "", "")
+    return sorted(set(found))
+
+
+ID_ROUTES = _id_routes()
+
+
+def test_the_urlconf_has_the_id_urls_we_expect():
+    names = {name for name, _ in ID_ROUTES}
+    # If this fails because a URL was added, the parametrised isolation test below already covers it.
+    assert {
+        "classifier:prediction_detail",
+        "classifier:prediction_status",
+        "classifier:prediction_retry",
+        "classifier:prediction_delete",
+        "classifier:prediction_image",
+        "classifier:prediction_thumbnail",
+        "api:prediction-detail",
+        "api:prediction-retry",
+        "api:prediction-image",
+        "api:prediction-thumbnail",
+    } <= names
+
+
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+@pytest.mark.parametrize("who", ["bob", "anonymous", "staff"])
+@pytest.mark.parametrize("url_name", [name for name, _ in ID_ROUTES])
+def test_someone_elses_id(url_name, who, method, request, alice, private_media):
+    """Another user: 404 on every method (never 403: ids cannot be probed). Anonymous: sent to log in (pages) or
+    401 (API). Staff: may read, never change. In no case does a byte of alice's photo or note leave, or
+    anything change."""
+    prediction = prediction_create(user=alice, upload=jpeg(), body_site="trunk", note=SECRET_NOTE)
+    prediction_fail(prediction_id=prediction.pk, reason="The model file is missing.")
+    url = reverse(url_name, args=[prediction.pk])
+    api = url.startswith("/api/")
+    before = _snapshot(private_media)
+
+    user = None if who == "anonymous" else request.getfixturevalue(who)
+    client = (_token_client(user) if api else _session_client(user)) if user is not None else Client()
+    response = getattr(client, method)(url)
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+
+    if who == "staff" and method == "get":
+        assert response.status_code in {200, 404, 405}  # may read (404 only where a page is owner-only, e.g. delete)
+    else:
+        assert response.status_code in _refused(who, api, method), (response.status_code, body[:300])
+        assert b"\xff\xd8\xff" not in body, "photo bytes leaked"
+        assert SECRET_NOTE.encode() not in html.unescape(body.decode(errors="replace")).encode()
+        assert b"model file is missing" not in body
+    assert _snapshot(private_media) == before, "something changed"
+
+
+def _refused(who: str, api: bool, method: str) -> set[int]:
+    # 405: the URL does not take this method at all (checked before the row is looked up: nothing to leak).
+    if who == "anonymous":
+        return {401, 405} if api else {302, 405}
+    return {404, 405}
+
+
+def test_anonymous_pages_redirect_to_login_not_elsewhere(alice):
+    prediction = prediction_create(user=alice, upload=jpeg())
+    for name, _ in ID_ROUTES:
+        if name.startswith("classifier:"):
+            response = Client().get(reverse(name, args=[prediction.pk]))
+            assert response.status_code in {302, 405}
+            if response.status_code == 302:
+                assert response["Location"].startswith(reverse("login"))
+
+
+# --- CSRF on every form ---------------------------------------------------------------------------
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self._current: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "form":
+            self._current = {
+                "method": (attributes.get("method") or "get").lower(),
+                "action": attributes.get("action"),
+                "fields": [],
+            }
+            self.forms.append(self._current)
+        elif tag == "input" and self._current is not None:
+            self._current["fields"].append(attributes.get("name"))
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._current = None
+
+
+def _post_forms(client: Client, path: str) -> list[dict]:
+    response = client.get(path)
+    assert response.status_code == 200, path
+    parser = _FormParser()
+    parser.feed(response.content.decode())
+    forms = [form for form in parser.forms if form["method"] == "post"]
+    for form in forms:
+        form["page"] = path
+        form["action"] = html.unescape(form["action"]) if form["action"] else path
+    return forms
+
+
+def test_every_post_form_carries_a_csrf_token_and_is_refused_without_it(alice, private_media):
+    failed = prediction_create(user=alice, upload=jpeg(), note=SECRET_NOTE)
+    prediction_fail(prediction_id=failed.pk, reason="The model file is missing.")
+    signed_in = _session_client(alice)
+    anonymous = Client()
+    pages = {
+        anonymous: [reverse("login"), reverse("classifier:signup"), reverse("password_reset")],
+        signed_in: [
+            reverse("classifier:upload"),
+            reverse("classifier:history"),
+            reverse("classifier:prediction_detail", args=[failed.pk]),
+            reverse("classifier:prediction_delete", args=[failed.pk]),
+            reverse("classifier:account"),
+            reverse("classifier:account_delete"),
+            reverse("password_change"),
+        ],
+    }
+    forms = [(client, form) for client, paths in pages.items() for path in paths for form in _post_forms(client, path)]
+    actions = {form["action"] for _, form in forms}
+    # The forms that change something: all of them must be among those found.
+    assert {
+        reverse("classifier:upload"),
+        reverse("classifier:prediction_retry", args=[failed.pk]),
+        reverse("classifier:prediction_delete", args=[failed.pk]),
+        reverse("classifier:account_delete"),
+        reverse("password_change"),
+        reverse("logout"),
+    } <= actions, actions
+
+    for _client, form in forms:
+        assert "csrfmiddlewaretoken" in form["fields"], f"form to {form['action']} on {form['page']} has no CSRF token"
+
+    before = _snapshot(private_media)
+    for client, form in forms:
+        enforcing = Client(enforce_csrf_checks=True)
+        if client is signed_in:
+            enforcing.force_login(alice)
+        fields = {name: "x" for name in form["fields"] if name and name != "csrfmiddlewaretoken"}
+        response = enforcing.post(form["action"], fields)
+        assert response.status_code == 403, f"{form['action']} accepted a POST without a CSRF token"
+    assert _snapshot(private_media) == before
+    assert get_user_model().objects.filter(pk=alice.pk).exists()
+
+
+def test_api_with_session_auth_needs_csrf_but_token_auth_does_not(alice, private_media):
+    prediction = prediction_create(user=alice, upload=jpeg())
+    session = _session_client(alice, enforce_csrf=True)
+    body, content_type = multipart_body(filename="mole.jpg", content=jpeg())
+    assert session.generic("POST", reverse("api:prediction-list"), body, content_type=content_type).status_code == 403
+    assert session.delete(reverse("api:prediction-detail", args=[prediction.pk])).status_code == 403
+    assert list(Prediction.objects.values_list("pk", flat=True)) == [prediction.pk]
+    assert len(media_files(private_media)) == 2
+
+    # A token is not sent automatically by a browser, so there is nothing for CSRF to protect.
+    token = _token_client(alice)
+    response = token.generic("POST", reverse("api:prediction-list"), body, content_type=content_type)
+    assert response.status_code == 202
+
+
+# --- login throttling ---------------------------------------------------------------------------
+
+
+def test_guessing_passwords_on_the_api_token_endpoint_is_locked_out_too(alice, settings):
+    client = Client(HTTP_ACCEPT="application/json")
+    statuses = [
+        client.post(reverse("api:token"), {"username": "alice", "password": "guess"}).status_code
+        for _ in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    assert statuses[:-1] == [400] * (settings.AXES_FAILURE_LIMIT - 1)  # wrong password, said plainly
+    response = client.post(reverse("api:token"), {"username": "alice", "password": TEST_PASSWORD})
+    assert response.status_code == 429, response.content
+    assert "Too many failed log-ins" in response.json()["detail"]
+    assert "token" not in response.json()
+    assert not Token.objects.filter(user=alice).exists()
+
+
+# --- production settings ------------------------------------------------------------------------
+
+_HEADERS_SCRIPT = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.test import Client
+client = Client(HTTP_HOST="melanoma.example.org")
+https = client.get("/api/predictions/", secure=True)
+plain = client.get("/api/predictions/")
+print(json.dumps({
+    "debug": settings.DEBUG,
+    "session_cookie_secure": settings.SESSION_COOKIE_SECURE,
+    "csrf_cookie_secure": settings.CSRF_COOKIE_SECURE,
+    "session_cookie_httponly": settings.SESSION_COOKIE_HTTPONLY,
+    "https_status": https.status_code,
+    "https_headers": dict(https.headers),
+    "plain_status": plain.status_code,
+    "plain_location": plain.get("Location", ""),
+}))
+"""
+
+
+def _production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment a deployment has: no DJANGO_DEBUG, a real secret key, a host name."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "PYTEST_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="melanoma_site.settings",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="melanoma.example.org",
+        MELANOMA_VAR_DIR=str(tmp_path / "var"),
+        PYTHONPATH=str(django_settings.BASE_DIR),
+        **extra,
+    )
+    return env
+
+
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command, cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize("debug", [None, "0"])
+def test_production_refuses_to_start_without_a_secret_key(tmp_path, debug):
+    env = _production_env(tmp_path)
+    del env["DJANGO_SECRET_KEY"]
+    if debug is not None:
+        env["DJANGO_DEBUG"] = debug
+    result = _run([sys.executable, "manage.py", "check"], env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_check_deploy_reports_nothing(tmp_path):
+    result = _run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], _production_env(tmp_path)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_responses_carry_the_security_headers(tmp_path):
+    result = _run([sys.executable, "-c", _HEADERS_SCRIPT], _production_env(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["debug"] is False
+    assert seen["session_cookie_secure"] and seen["csrf_cookie_secure"] and seen["session_cookie_httponly"]
+    assert seen["plain_status"] == 301
+    assert seen["plain_location"].startswith("https://melanoma.example.org/")
+    headers = {key.lower(): value for key, value in seen["https_headers"].items()}
+    assert seen["https_status"] == 401
+    hsts = headers["strict-transport-security"]
+    assert int(re.search(r"max-age=(\d+)", hsts).group(1)) >= 31_536_000
+    assert "includeSubDomains" in hsts
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    assert headers["x-frame-options"] == "DENY"
+    _assert_strict_csp(headers["content-security-policy"])
+
+
+def _assert_strict_csp(policy: str) -> None:
+    directives = {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
+    assert directives["default-src"] == ["'self'"]
+    assert directives["script-src"] == ["'self'"]
+    assert directives["object-src"] == ["'none'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
+
+
+def test_the_csp_breaks_no_page(alice, private_media):
+    """Every page sends the policy, and none has what the policy would block: inline scripts, inline
+    styles, event-handler attributes, javascript: links or assets from another site."""
+    prediction = prediction_create(user=alice, upload=jpeg())
+    signed_in = _session_client(alice)
+    pages = [
+        (Client(), reverse("landing")),
+        (Client(), reverse("login")),
+        (Client(), reverse("classifier:signup")),
+        (signed_in, reverse("classifier:upload")),
+        (signed_in, reverse("classifier:history")),
+        (signed_in, reverse("classifier:prediction_detail", args=[prediction.pk])),
+        (signed_in, reverse("classifier:account")),
+    ]
+    for client, path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        _assert_strict_csp(response["Content-Security-Policy"])
+        page = response.content.decode()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), f"inline script on {path}"
+        assert not re.search(r"<style\b|\sstyle=", page), f"inline style on {path}"
+        assert not re.search(r"\son[a-z]+\s*=", page), f"event-handler attribute on {path}"
+        assert "javascript:" not in page
+        assert not re.search(r"""(src|href)=["']https?://""", page), f"asset from another site on {path}"
+
+
+# --- privacy: metadata and account deletion -------------------------------------------------------
+
+
+@pytest.mark.parametrize("entry_point", ["form", "api"])
+def test_no_exif_or_gps_is_stored_or_served(entry_point, alice, private_media):
+    photo = jpeg_with_gps()
+    with Image.open(io.BytesIO(photo)) as source:  # the fixture really carries GPS
+        assert source.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    body, content_type = multipart_body(filename="IMG_0001.jpg", content=photo)
+    if entry_point == "form":
+        response = _session_client(alice).generic("POST", reverse("classifier:upload"), body, content_type=content_type)
+        assert response.status_code == 302
+        pk = Prediction.objects.get().pk
+        served = [
+            reverse(name, args=[pk]) for name in ("classifier:prediction_image", "classifier:prediction_thumbnail")
+        ]
+        client = _session_client(alice)
+    else:
+        client = _token_client(alice)
+        response = client.generic("POST", reverse("api:prediction-list"), body, content_type=content_type)
+        assert response.status_code == 202
+        pk = response.json()["id"]
+        served = [reverse("api:prediction-image", args=[pk]), reverse("api:prediction-thumbnail", args=[pk])]
+
+    blobs = [path.read_bytes() for path in media_files(private_media)]
+    for url in served:
+        response = client.get(url)
+        assert response.status_code == 200
+        blobs.append(b"".join(response.streaming_content))
+    assert len(blobs) == 4
+    for blob in blobs:
+        with Image.open(io.BytesIO(blob)) as image:
+            assert not image.getexif()
+            assert not {"exif", "comment", "icc_profile", "xmp"} & set(image.info)
+        for marker in (b"Exif", b"PhoneMakerXYZ", b"home address", b"GPS"):
+            assert marker not in blob
+
+
+def test_deleting_the_account_removes_every_row_token_and_file(
+    alice, bob, private_media, django_capture_on_commit_callbacks
+):
+    for index, status in enumerate(["queued", "running", "done", "failed"]):
+        prediction = prediction_create(user=alice, upload=jpeg(), note=f"{SECRET_NOTE} {index}")
+        Prediction.objects.filter(pk=prediction.pk).update(status=status)
+    bobs = prediction_create(user=bob, upload=jpeg())
+    alice_token = Token.objects.create(user=alice).key
+    api = Client(HTTP_AUTHORIZATION=f"Token {alice_token}")
+    assert api.get(reverse("api:prediction-list")).json()["count"] == 4
+    browser = Client()
+    browser.force_login(alice)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(reverse("classifier:account_delete"), {"password": TEST_PASSWORD})
+    assert response.status_code == 302
+
+    assert not get_user_model().objects.filter(username="alice").exists()
+    assert not Prediction.objects.filter(note__startswith=SECRET_NOTE).exists()
+    assert not Token.objects.filter(key=alice_token).exists()
+    assert {path.name for path in media_files(private_media)} == {
+        Path(bobs.image.name).name,
+        Path(bobs.thumbnail.name).name,
+    }
+    # Nothing that used to be alice's opens any more: not the old session, not the old token.
+    assert api.get(reverse("api:prediction-list")).status_code == 401
+    assert browser.get(reverse("classifier:history")).status_code == 302
+    login = Client().post(reverse("login"), {"username": "alice", "password": TEST_PASSWORD})
+    assert login.status_code == 200  # the form again, with an error: no such account
+    assert "_auth_user_id" not in login.client.session
