@@ -418,3 +418,14 @@ def test_upload_just_over_the_limit_is_a_413_form_error(alice, settings, ui_priv
     assert "too large" in " ".join(response.context["form"].errors["image"])
     assert Prediction.objects.count() == 0
     assert stored_files(ui_private_media) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(None, ""), (0.0, "0.0%"), (0.00004, "< 0.1%"), (0.1234, "12.3%"), (0.99996, "> 99.9%"), (1.0, "100.0%"),
+     (float("nan"), "not available")],
+)  # fmt: skip
+def test_probabilities_are_shown_as_percentages(value, shown):
+    from classifier.templatetags.classifier_extras import percent
+
+    assert percent(value) == shown
