@@ -14,6 +14,7 @@ from classifier.services.model_versions import model_version_resolve_path
 from training.model_card import TFLITE_FILENAME, ModelCardError, read_model_card
 
 BROKER_TIMEOUT_S = 1.0
+TFLITE_IDENTIFIER = b"TFL3"
 
 
 def check_database() -> dict:
@@ -54,6 +55,15 @@ def check_model() -> dict:
         return {"ok": False, "version": active.version, "error": str(error)}
     if size == 0:
         return {"ok": False, "version": active.version, "error": f"{TFLITE_FILENAME} is empty."}
+    try:
+        with (model_dir / TFLITE_FILENAME).open("rb") as model_file:
+            header = model_file.read(8)
+    except OSError as error:
+        return {"ok": False, "version": active.version, "error": f"{TFLITE_FILENAME} cannot be read: {error}"}
+    # A LiteRT flatbuffer names itself "TFL3" at bytes 4-8: cheap enough for every health check, and it
+    # catches a file overwritten with something else (loading the model here would cost far more).
+    if header[4:8] != TFLITE_IDENTIFIER:
+        return {"ok": False, "version": active.version, "error": f"{TFLITE_FILENAME} is not a LiteRT model (corrupt)."}
     return {"ok": True, "version": active.version, "threshold": active.threshold}
 
 

@@ -157,3 +157,43 @@ def test_redis_restart_under_a_running_worker(
         assert after.status == Prediction.Status.DONE, after.error
     finally:
         redis_server.stop()
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_broken_active_model_fails_predictions_with_a_reason_site_stays_up_and_activation_recovers(
+    damage, client, active_model, model_dir, alice, make_upload, tmp_path
+):
+    """The active model file missing or overwritten: each prediction fails with a reason, pages still load,
+    /healthz says 503 and what is wrong; activating a good version and retrying recovers."""
+    import shutil
+
+    from classifier.inference import clear_cache
+    from classifier.services.model_versions import model_version_activate, model_version_register
+    from classifier.services.predictions import prediction_retry, prediction_run
+
+    broken_dir = tmp_path / "broken-model"
+    shutil.copytree(model_dir, broken_dir)
+    card = broken_dir / "model_card.json"
+    card.write_text(card.read_text().replace(active_model.version, "broken-model"))
+    broken = model_version_register(model_dir=broken_dir, activate=True)
+    if damage == "missing":
+        (broken_dir / "model.tflite").unlink()
+    else:
+        (broken_dir / "model.tflite").write_bytes(b"this is not a model " * 100)
+    clear_cache()
+
+    failed = prediction_run(prediction_id=prediction_create(user=alice, upload=make_upload()).pk)
+    assert failed.status == Prediction.Status.FAILED
+    assert "broken-model" in failed.error and "cannot be loaded" in failed.error
+    assert client.get("/").status_code == 200  # the site stays up
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.json()["checks"]["model"]["ok"] is False
+    assert health.json()["checks"]["model"]["version"] == broken.version
+    assert ("no model.tflite" if damage == "missing" else "corrupt") in health.json()["checks"]["model"]["error"]
+
+    model_version_activate(model_version=active_model)
+    assert client.get("/healthz").json()["checks"]["model"]["ok"] is True
+    prediction_retry(prediction=failed)
+    recovered = prediction_run(prediction_id=failed.pk)
+    assert recovered.status == Prediction.Status.DONE, recovered.error
