@@ -151,6 +151,15 @@ def wait_for_status(prediction_id: int, statuses: set[str], timeout_s: float = 6
         time.sleep(0.05)
 
 
+@pytest.fixture(autouse=True)
+def isolated_cache_keys(settings, isolated_services) -> None:
+    """Counters in the cache (upload rate limit) are keyed by user id, and ids repeat across tests (SQLite
+    rolls back its sequence): each test gets its own key prefix in the real Redis."""
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"melanoma-test-{RUN_ID}-{uuid.uuid4().hex[:8]}"}
+    }
+
+
 # --- media ----------------------------------------------------------------------------------------
 
 
