@@ -157,8 +157,8 @@ class RealStack:
             CACHE_KEY_PREFIX=f"bench-{self.tag}",
             PYTHONPATH=str(REPO),
             PYTHONUNBUFFERED="1",
-            LOG_LEVEL="WARNING",
-            **self.extra_env,
+            LOG_LEVEL=self.extra_env.get("LOG_LEVEL", "WARNING"),
+            **{key: value for key, value in self.extra_env.items() if key != "LOG_LEVEL"},
         )
         return env
 
@@ -289,7 +289,8 @@ class RealStack:
         import psycopg  # noqa: PLC0415
 
         with psycopg.connect(self.database_url, autocommit=True) as connection:
-            return connection.execute(sql, params).fetchall()
+            cursor = connection.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
 
     # --- whole ------------------------------------------------------------------------------------
 
@@ -299,6 +300,7 @@ class RealStack:
             self.create_database()
             log(f"stack in {self.root}: {self.database} {self.database_name}, redis :{self.redis_port}")
             self.manage("migrate", "--no-input", "-v", "0")
+            self.manage("collectstatic", "--no-input", "-v", "0")  # DEBUG off: pages need the manifest
             setup_args = [self.password, str(self.users)] + ([str(self.model_dir)] if self.model_dir else [])
             log(self.python(SETUP_SCRIPT, *setup_args).strip())
             self.start_web()

@@ -1,0 +1,319 @@
+"""Faults against the real stack (bench/realstack.py), one scenario after another; prints the outcome of each.
+
+    .venv/bin/python -m bench.faults [--model DIR] [--only NAME ...]
+
+Scenarios (each uploads through the JSON API as a signed-in user and follows the row in PostgreSQL):
+  pool-child-sigkill   the worker's pool process is SIGKILLed mid-task: redelivered at once, completes once
+  worker-sigkill       the whole worker (parent and pool) is SIGKILLed mid-task, then restarted: the unacked
+                       message comes back after the visibility timeout (or the sweep re-queues the row)
+  stuck-running        a row left `running` whose message is gone: the periodic sweep re-queues it
+  redis-down-upload    an upload while Redis is down is accepted (202, `queued`) and completes once Redis is
+                       back (the sweep re-sends its message); then Redis is restarted under the running
+                       worker and a new upload completes: the worker reconnected
+  broken-model         the active model file missing, then corrupt: predictions fail with a reason, pages
+                       stay up, /healthz is 503 naming it; activating a good version and retrying recovers
+
+"Mid-task" without a mock: the stored photo of the upload is replaced by a named pipe, so the task blocks
+reading it until the script writes the bytes; the script knows exactly where the task is when it kills.
+Short limits make the scenarios quick: hard time limit 10 s, sweep every 3 s, `queued` re-sent after 8 s,
+visibility timeout 20 s. Every wait is bounded; a scenario that does not reach its end is reported FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from bench.load import load_images
+from bench.realstack import REPO, RealStack, children, log
+
+FINISHED = ("done", "failed")
+FAULT_ENV = {
+    "MELANOMA_TASK_SOFT_TIME_LIMIT_S": "8",
+    "MELANOMA_TASK_TIME_LIMIT_S": "10",
+    "MELANOMA_SWEEP_EVERY_S": "3",
+    "MELANOMA_SWEEP_QUEUED_AFTER_S": "8",
+    "MELANOMA_VISIBILITY_TIMEOUT_S": "20",
+    "MELANOMA_UPLOAD_RATE_PER_MINUTE": "1000",
+    "LOG_LEVEL": "INFO",  # the worker log tells which mechanism brought a message back
+}
+ACTIVATE_SCRIPT = """
+from classifier.models import ModelVersion
+from classifier.services.model_versions import model_version_activate, model_version_register
+from pathlib import Path
+target = sys.argv[1]
+if Path(target).is_dir():
+    print(model_version_register(model_dir=Path(target), activate=True).version)
+else:
+    print(model_version_activate(model_version=ModelVersion.objects.get(version=target)).version)
+"""
+
+
+class Scenario:
+    def __init__(self, stack: RealStack, client: httpx.Client, photo: bytes) -> None:
+        self.stack = stack
+        self.client = client
+        self.photo = photo
+
+    def upload(self) -> httpx.Response:
+        return self.client.post("/api/predictions/", files={"image": ("mole.jpg", self.photo, "image/jpeg")})
+
+    def row(self, pk: int) -> dict:
+        rows = self.stack.query(
+            "SELECT status, attempts, error, image, started_at, completed_at FROM classifier_prediction WHERE id = %s",
+            (pk,),
+        )
+        if not rows:
+            return {"status": "missing"}
+        status, attempts, error, image, started_at, completed_at = rows[0]
+        return {"status": status, "attempts": attempts, "error": error, "image": image, "completed_at": completed_at}
+
+    def wait(self, pk: int, statuses: tuple[str, ...], timeout_s: float) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            row = self.row(pk)
+            if row["status"] in statuses or time.monotonic() > deadline:
+                return row
+            time.sleep(0.2)
+
+    def block_on_photo(self, pk: int) -> Callable[[], None]:
+        """Replace the stored photo by a named pipe; returns a function that feeds the photo through it."""
+        path = self.stack.media_root / self.row(pk)["image"]
+        data = path.read_bytes()
+        path.unlink()
+        os.mkfifo(path)
+
+        def release() -> None:
+            # Each redelivered attempt opens the pipe again; feed whoever opens it until the row is finished.
+            def feed() -> None:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and self.row(pk)["status"] not in FINISHED:
+                    with contextlib.suppress(OSError):
+                        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                        with os.fdopen(fd, "wb") as pipe:
+                            os.set_blocking(fd, True)
+                            pipe.write(data)
+                    time.sleep(0.1)
+
+            threading.Thread(target=feed, daemon=True).start()
+
+        return release
+
+
+def _pool_child(stack: RealStack) -> int:
+    pids = children(stack.worker.pid) if stack.worker else []
+    pids = [pid for pid in pids if "celery" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+    if not pids:
+        raise RuntimeError("no pool process found")
+    return pids[0]
+
+
+def _running_child(stack: RealStack, pk: int, scenario: Scenario, timeout_s: float = 30) -> int:
+    row = scenario.wait(pk, ("running", *FINISHED), timeout_s)
+    if row["status"] != "running":
+        raise RuntimeError(f"the task never started (row {row['status']})")
+    # With concurrency 1 the only pool process is the one blocked on the pipe.
+    return _pool_child(stack)
+
+
+def pool_child_sigkill(s: Scenario) -> tuple[bool, str]:
+    s.stack.stop_worker()
+    pk = s.upload().json()["id"]
+    release = s.block_on_photo(pk)
+    s.stack.start_worker()
+    child = _running_child(s.stack, pk, s)
+    os.kill(child, signal.SIGKILL)
+    started = time.monotonic()
+    deadline = time.monotonic() + 30
+    while not any(pid != child for pid in children(s.stack.worker.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    release()
+    row = s.wait(pk, FINISHED, 60)
+    took = time.monotonic() - started
+    worker_lost = "WorkerLostError" in s.stack.worker_log() or "exited with" in s.stack.worker_log()
+    ok = row["status"] == "done" and row["attempts"] == 2 and worker_lost
+    return ok, (
+        f"row {row['status']} after {took:.1f} s, attempts {row['attempts']} (killed run + redelivery), "
+        f"worker saw the loss: {worker_lost}"
+    )
+
+
+def worker_sigkill(s: Scenario) -> tuple[bool, str]:
+    s.stack.stop_worker()
+    pk = s.upload().json()["id"]
+    release = s.block_on_photo(pk)
+    s.stack.start_worker()
+    _running_child(s.stack, pk, s)
+    s.stack.stop_worker(sig=signal.SIGKILL)  # parent and pool at once: nobody rejects the message
+    killed_at = time.monotonic()
+    unacked = s.stack.query("SELECT 1")  # keep the database connection warm; the message sits in Redis' unacked
+    del unacked
+    release()
+    s.stack.start_worker()
+    row = s.wait(pk, FINISHED, 120)
+    took = time.monotonic() - killed_at
+    sweep_lines = [line for line in s.stack.worker_log().splitlines() if "Sweep: re-queued" in line]
+    by_sweep = any(re.search(rf"re-queued \[[^\]]*\b{pk}\b", line) for line in sweep_lines)
+    how = "the stale-running sweep re-queued it" if by_sweep else "the broker restored the unacked message"
+    return row["status"] == "done", (
+        f"row {row['status']} {took:.1f} s after the kill: {how} (visibility timeout 20 s, sweep of `running` "
+        f"rows after 40 s); attempts {row['attempts']}"
+    )
+
+
+def stuck_running(s: Scenario) -> tuple[bool, str]:
+    s.stack.stop_worker()
+    pk = s.upload().json()["id"]
+    import redis  # noqa: PLC0415
+
+    # The message is gone (as when a worker died holding it and the broker lost it) and the row says running.
+    client = redis.Redis.from_url(s.stack.redis_url)
+    client.delete(s.stack.env()["MELANOMA_CELERY_QUEUE"], "unacked", "unacked_index")
+    client.close()
+    s.stack.query(
+        "UPDATE classifier_prediction SET status = 'running', attempts = 1, "
+        "started_at = NOW() - INTERVAL '1 hour' WHERE id = %s",
+        (pk,),
+    )
+    s.stack.start_worker()
+    started = time.monotonic()
+    row = s.wait(pk, FINISHED, 60)
+    return row["status"] == "done", f"row {row['status']} {time.monotonic() - started:.1f} s after the worker started"
+
+
+def redis_down_upload(s: Scenario) -> tuple[bool, str]:
+    s.stack.stop_redis()
+    started = time.monotonic()
+    response = s.upload()
+    upload_s = time.monotonic() - started
+    if response.status_code != 202:
+        return False, f"upload while Redis is down answered {response.status_code}: {response.text[:200]}"
+    pk = response.json()["id"]
+    queued = s.row(pk)["status"]
+    health = s.client.get("/healthz")
+    time.sleep(3)
+    s.stack.start_redis()  # same port, empty: a restart without persistence
+    back = time.monotonic()
+    row = s.wait(pk, FINISHED, 90)
+    first = f"upload with Redis down: 202 in {upload_s:.1f} s, row {queued}, /healthz {health.status_code}; "
+    first += f"row {row['status']} {time.monotonic() - back:.1f} s after Redis returned"
+
+    # Redis restarted under a running worker: it reconnects and carries on.
+    s.stack.stop_redis()
+    time.sleep(2)
+    s.stack.start_redis()
+    restarted = time.monotonic()
+    after = s.upload()
+    row2 = s.wait(after.json()["id"], FINISHED, 90) if after.status_code == 202 else {"status": after.status_code}
+    second = f"; Redis restarted under the worker: next upload {row2['status']} in {time.monotonic() - restarted:.1f} s"
+    return row["status"] == "done" and row2["status"] == "done", first + second
+
+
+def broken_model(s: Scenario, good_model: Path) -> tuple[bool, str]:
+    broken_dir = s.stack.root / "broken-model"
+    shutil.copytree(good_model, broken_dir)
+    card = broken_dir / "model_card.json"
+    import json  # noqa: PLC0415
+
+    data = json.loads(card.read_text())
+    good_version = data["version"]
+    data["version"] = "broken-model"
+    card.write_text(json.dumps(data))
+    s.stack.python(ACTIVATE_SCRIPT, str(broken_dir))
+    details, ok = [], True
+    for damage in ("missing", "corrupt"):
+        model_file = broken_dir / "model.tflite"
+        if damage == "missing":
+            model_file.unlink()
+        else:
+            model_file.write_bytes(b"not a model " * 1000)
+        row = s.wait(s.upload().json()["id"], FINISHED, 60)
+        health = s.client.get("/healthz")
+        landing = s.client.get("/")
+        model_check = health.json()["checks"]["model"]
+        ok &= row["status"] == "failed" and "broken-model" in row["error"] and health.status_code == 503
+        ok &= landing.status_code == 200 and not model_check["ok"]
+        details.append(
+            f"{damage}: prediction {row['status']} ({row['error'][:90]}); /healthz {health.status_code} "
+            f"({model_check.get('error', '')[:60]}); landing page {landing.status_code}"
+        )
+        failed_pk = s.stack.query("SELECT MAX(id) FROM classifier_prediction WHERE status = 'failed'")[0][0]
+    s.stack.python(ACTIVATE_SCRIPT, good_version)
+    retry = s.client.post(f"/api/predictions/{failed_pk}/retry/")
+    row = s.wait(failed_pk, FINISHED, 60)
+    health = s.client.get("/healthz")
+    ok &= retry.status_code == 202 and row["status"] == "done" and health.status_code == 200
+    details.append(
+        f"good version activated: retry {retry.status_code} -> {row['status']}, /healthz {health.status_code}"
+    )
+    return ok, "; ".join(details)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="a working model folder to activate (default: the shipped one)")
+    parser.add_argument("--only", nargs="+", help="scenario names to run")
+    args = parser.parse_args(argv)
+
+    photo = load_images(REPO.parent / "shared" / "derm" / "uploads", limit=1)[0][1]
+    stack = RealStack(
+        users=1,
+        web_workers=1,
+        worker_concurrency=1,
+        beat=True,
+        extra_env=FAULT_ENV,
+        model_dir=args.model.resolve() if args.model else None,
+    )
+    outcomes: list[tuple[str, bool, str]] = []
+    with stack:
+        good_model = Path(stack.python("from classifier.models import ModelVersion\n"
+                                       "from classifier.services.model_versions import model_version_resolve_path\n"
+                                       "print(model_version_resolve_path(ModelVersion.objects.get(is_active=True)))"
+                                       ).strip())  # fmt: skip
+        with httpx.Client(base_url=stack.base_url, timeout=60) as client:
+            login = client.post("/api/token/", data={"username": "load000", "password": stack.password})
+            client.headers.update({"Authorization": f"Token {login.json()['token']}", "Accept": "application/json"})
+            scenario = Scenario(stack, client, photo)
+            scenarios: dict[str, Callable[[], tuple[bool, str]]] = {
+                "pool-child-sigkill": lambda: pool_child_sigkill(scenario),
+                "worker-sigkill": lambda: worker_sigkill(scenario),
+                "stuck-running": lambda: stuck_running(scenario),
+                "redis-down-upload": lambda: redis_down_upload(scenario),
+                "broken-model": lambda: broken_model(scenario, good_model),
+            }
+            for name, run in scenarios.items():
+                if args.only and name not in args.only:
+                    continue
+                log(f"scenario {name}")
+                try:
+                    if stack.worker is None:
+                        stack.start_worker()
+                    ok, detail = run()
+                except Exception as error:  # noqa: BLE001 - report the scenario as failed and go on
+                    ok, detail = False, f"{error.__class__.__name__}: {error}"
+                outcomes.append((name, ok, detail))
+                log(f"  {'PASS' if ok else 'FAIL'}: {detail}")
+        lost = stack.query(
+            "SELECT COUNT(*) FROM classifier_prediction WHERE status NOT IN ('done', 'failed')"
+        )[0][0]  # fmt: skip
+        total = stack.query("SELECT COUNT(*) FROM classifier_prediction")[0][0]
+    print(f"Faults against the real stack ({stack.database}, own redis-server, gunicorn, Celery prefork + beat):")
+    for name, ok, detail in outcomes:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name:20} {detail}")
+    print(f"  rows: {total} uploaded, {lost} unfinished at the end (lost)")
+    return 0 if all(ok for _, ok, _ in outcomes) and lost == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
