@@ -53,6 +53,9 @@ def verify_tflite(model: Any, tflite_path: Path, inputs: np.ndarray, *, toleranc
         interpreter.set_tensor(input_index, model_input[None].astype(np.float32))
         interpreter.invoke()
         litert_output = interpreter.get_tensor(output_index)[0]
+        if not np.all(np.isfinite(litert_output)):
+            # max() and '>' are both False-y for NaN: without this, a NaN export would pass as a perfect match.
+            raise ExportError("LiteRT output is not finite (NaN/inf): the weights did not make it into the file.")
         worst = max(worst, float(np.max(np.abs(litert_output - keras_output))))
     if worst > tolerance:
         raise ExportError(f"LiteRT output differs from Keras by {worst:.2e} (> {tolerance:.0e}); export rejected.")
