@@ -35,7 +35,7 @@ def _wait_for(url: str, timeout_s: float) -> httpx.Response | None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            return httpx.get(url, timeout=2)
+            return httpx.get(url, timeout=10)
         except httpx.HTTPError:
             time.sleep(0.5)
     return None
@@ -64,7 +64,7 @@ def test_stack_starts_serves_and_stops_cleanly(tmp_path):
         assert health is not None, "the web server never answered"
         checks = health.json()["checks"]
         assert checks["database"]["ok"] and checks["broker"]["ok"]  # the embedded Redis is up
-        assert httpx.get(f"http://127.0.0.1:{port}/api/predictions/", timeout=5).status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/api/predictions/", timeout=30).status_code == 401
         assert len(_processes_with_marker(str(var_dir))) >= 4  # supervisor, redis, web, worker (+ children)
     finally:
         stack.send_signal(signal.SIGINT)
