@@ -38,10 +38,8 @@ def too_large_response(request: HttpRequest) -> HttpResponse:
         body = render_to_string("413.html", {"message": message}, request=request)
     except TemplateDoesNotExist:
         body = f"<!doctype html><title>File too large</title><h1>File too large</h1><p>{message}</p>"
-    response = HttpResponse(body, status=413)
-    # The body was not read: tell the client not to reuse this connection for another request.
-    response["Connection"] = "close"
-    return response
+    # No "Connection: close" here: hop-by-hop headers belong to the server (WSGI forbids them in responses).
+    return HttpResponse(body, status=413)
 
 
 class RequestSizeLimitMiddleware:
