@@ -235,3 +235,22 @@ def _capture_model_inputs(monkeypatch, captured: list[np.ndarray]) -> None:
         return original(self, model_input)
 
     monkeypatch.setattr(LiteRTScorer, "score_array", capturing)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_awkward_but_valid_uploads_complete_through_the_real_worker(celery_worker, active_model, alice, settings):
+    """The accepted oddities above, end to end: API upload -> Redis -> a real Celery worker -> done."""
+    from tests.conftest import wait_for_status
+
+    settings.MELANOMA_MAX_UPLOAD_BYTES = TEST_UPLOAD_LIMIT_BYTES
+    odd = ["jpeg-named-png", "png-16bit", "png-palette", "jpeg-cmyk", "exif-orientation-6", "name-nul-byte"]
+    cases = [case for case in CASES if case.id in odd]
+    ids = []
+    for case in cases:
+        response = _post_upload("api", alice, case, case.make())
+        assert response.status_code == 202, (case.id, response.content[:300])
+        ids.append(response.json()["id"])
+    for case, pk in zip(cases, ids, strict=True):
+        done = wait_for_status(pk, {Prediction.Status.DONE, Prediction.Status.FAILED})
+        assert done.status == Prediction.Status.DONE, (case.id, done.error)
+        assert done.attempts == 1
