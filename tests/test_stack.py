@@ -66,6 +66,9 @@ def test_stack_starts_serves_and_stops_cleanly(tmp_path):
         assert checks["database"]["ok"] and checks["broker"]["ok"]  # the embedded Redis is up
         assert httpx.get(f"http://127.0.0.1:{port}/api/predictions/", timeout=30).status_code == 401
         assert len(_processes_with_marker(str(var_dir))) >= 4  # supervisor, redis, web, worker (+ children)
+    except (AssertionError, httpx.HTTPError) as error:
+        log.flush()
+        raise AssertionError(f"{error!r}\n--- stack log ---\n{log_path.read_text()[-4000:]}") from error
     finally:
         stack.send_signal(signal.SIGINT)
         stack.wait(timeout=60)
