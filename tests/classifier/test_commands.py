@@ -239,3 +239,53 @@ def test_validation_split_settings_from_a_trained_models_card(active_model, tiny
 def test_evaluate_model_needs_data(active_model):
     with pytest.raises(CommandError, match="Name a labelled folder with --data"):
         run("evaluate_model")
+
+
+# train_model ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_model_end_to_end(tmp_path):
+    """Few images, small size, one epoch: the command registers a row whose LiteRT artifact serving can score."""
+    from training.serving import LiteRTScorer
+
+    data = make_ham10000(tmp_path / "ham", n_lesions=10, images_per_lesion=2)
+    out = tmp_path / "models"
+
+    stdout, _ = run(
+        "train_model",
+        "--data", str(data),
+        "--epochs", "1",
+        "--image-size", "96",
+        "--batch-size", "8",
+        "--val-fraction", "0.5",
+        "--version", "tiny-e2e",
+        "--out", str(out),
+        "--activate",
+    )  # fmt: skip
+
+    model_version = ModelVersion.objects.get(version="tiny-e2e")
+    assert model_version.is_active
+    model_dir = out / "tiny-e2e"
+    assert Path(model_version.path) == model_dir.resolve()
+    card = json.loads((model_dir / "model_card.json").read_text())
+    assert model_version.threshold == pytest.approx(card["threshold"])
+    assert model_version.metrics["validation"]["n_images"] == 10
+    assert "ROC AUC" in stdout and "Registered version tiny-e2e and activated it." in stdout
+
+    scorer = LiteRTScorer(model_dir)
+    probability = scorer.score_file(next((data / "HAM10000_images_part_1").glob("*.jpg")))
+    assert 0.0 <= probability <= 1.0
+
+    photos = make_class_folders(tmp_path / "photos", classes={"melanoma": 1, "nevus": 1})
+    predict_stdout, _ = run("predict_images", str(photos))
+    assert "2 scored" in predict_stdout and "0 failed" in predict_stdout
+
+
+def test_train_model_bad_data_is_a_command_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+
+    with pytest.raises(CommandError, match="is empty"):
+        run("train_model", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "models"))
+    assert ModelVersion.objects.filter(version__startswith="mnv2").count() == 0
+    assert not (tmp_path / "models").exists()
