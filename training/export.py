@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,13 @@ def export_tflite(model: Any, model_dir: Path, *, image_size: int) -> Path:
     model_dir.mkdir(parents=True, exist_ok=True)
     signature = tf.TensorSpec([1, image_size, image_size, 3], tf.float32, name="image")
 
-    @tf.function(input_signature=[signature])
-    def serve(image):
-        return model(image, training=False)
-
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
-    converter.optimizations = []  # float32: quantisation would shift the validated threshold
-    tflite_bytes = converter.convert()
+    # Through a SavedModel: converting a tf.function over a Keras 3 model directly left the weights as
+    # uninitialised resource variables (READ_VARIABLE ops) and the file scored NaN for every input.
+    with tempfile.TemporaryDirectory(prefix="litert-export-") as saved_model_dir:
+        model.export(saved_model_dir, format="tf_saved_model", input_signature=[signature], verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        converter.optimizations = []  # float32: quantisation would shift the validated threshold
+        tflite_bytes = converter.convert()
     target = model_dir / TFLITE_FILENAME
     partial = target.with_suffix(".tflite.partial")
     partial.write_bytes(tflite_bytes)
