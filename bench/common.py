@@ -1,0 +1,382 @@
+"""What every benchmark part shares: sample images, the model under test, statistics, result rows, and a
+throw-away stack (own redis-server on a free port, own SQLite file, own media folder, own Celery queue).
+
+Nothing here imports TensorFlow or Django at module level: the measuring process must stay as lean as the
+web and worker processes it measures. The shared Redis at 127.0.0.1:6379 is never touched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DERM = Path(os.environ.get("MELANOMA_SHARED_DERM", str(REPO.parent / "shared" / "derm")))
+BENCH_VAR = REPO / "var" / "bench"
+PYTHON = sys.executable
+# The full-size photo of the issue: a 12 MP phone-camera JPEG (../shared/derm/uploads are 3072x2304).
+FULL_PHOTO_SIZE = (3072, 2304)
+
+
+# --- results ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the table: `part`, what was measured, the figure, and how it was obtained."""
+
+    part: str
+    name: str
+    value: float | str | None
+    unit: str = ""
+    note: str = ""
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+    summary: dict[str, float | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, part: str, name: str, value: float | str | None, unit: str = "", note: str = "") -> None:
+        self.rows.append(Row(part, name, value, unit, note))
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr so that stdout holds only the table and the summary line."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- statistics -------------------------------------------------------------------------------------
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), q in [0, 100]."""
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def time_calls_ms(function: Callable[[], object], *, repeats: int, warmup: int) -> list[float]:
+    """Wall time of each of `repeats` calls after `warmup` untimed ones, in milliseconds."""
+    for _ in range(warmup):
+        function()
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        timings.append((time.perf_counter() - started) * 1000.0)
+    return timings
+
+
+# --- sample images ----------------------------------------------------------------------------------
+
+
+def shared_available() -> bool:
+    return (SHARED_DERM / "uploads").is_dir() and (SHARED_DERM / "ham10000").is_dir()
+
+
+def lesion_jpeg(width: int, height: int, *, seed: int = 0, quality: int = 92) -> bytes:
+    """A photo-like JPEG (skin tone, a dark irregular mole, sensor noise) when ../shared is absent."""
+    from PIL import Image  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = np.arctan2(yy - height / 2, xx - width / 2)
+    radius = min(width, height) * (0.25 + 0.05 * np.sin(angle * 5))
+    inside = ((xx - width / 2) ** 2 + (yy - height / 2) ** 2) < radius**2
+    skin, mole = np.array([214, 168, 140], np.float32), np.array([92, 58, 44], np.float32)
+    pixels = np.where(inside[..., None], mole, skin) + rng.normal(0, 8, size=(height, width, 3)).astype(np.float32)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class SampleImage:
+    label: str  # e.g. "224x224 JPEG"
+    source: str  # a path, or "generated"
+    data: bytes
+
+
+def sample_images() -> tuple[SampleImage, SampleImage]:
+    """(a 224x224 HAM10000 JPEG, a full-size 3072x2304 photo), real when ../shared is there, else generated."""
+    if shared_available():
+        small = sorted((SHARED_DERM / "ham10000").rglob("*.jpg"))[0]
+        full = sorted((SHARED_DERM / "uploads").glob("*.jpg"))[0]
+        return (
+            SampleImage("224x224 JPEG (HAM10000)", str(small), small.read_bytes()),
+            SampleImage("full photo 3072x2304 JPEG", str(full), full.read_bytes()),
+        )
+    return (
+        SampleImage("224x224 JPEG (generated)", "generated", lesion_jpeg(224, 224, quality=95)),
+        SampleImage("full photo 3072x2304 JPEG (generated)", "generated", lesion_jpeg(*FULL_PHOTO_SIZE)),
+    )
+
+
+# --- the model under test ---------------------------------------------------------------------------
+
+# A MobileNetV2 of the real architecture (random weights: speed does not depend on them), for when no
+# trained model is shipped yet. Built in a subprocess: TensorFlow never enters the measuring process.
+_BENCH_MODEL_SCRIPT = """
+import sys
+from pathlib import Path
+from training.export import export_tflite
+from training.model import build_model
+from training.model_card import write_model_card
+from training.preprocessing import Normalisation
+model_dir, size = Path(sys.argv[1]), int(sys.argv[2])
+classifier = build_model(image_size=size, n_classes=2, weights=None)
+export_tflite(classifier.model, model_dir, image_size=size)
+write_model_card(model_dir, {"version": f"bench-mobilenetv2-{size}-untrained", "input_size": size,
+    "threshold": 0.5, "normalisation": Normalisation().to_card(), "metrics": {},
+    "class_names": ["not_melanoma", "melanoma"], "melanoma_index": 1, "created": "1970-01-01T00:00:00+00:00",
+    "note": "architecture only, random weights: built by bench/ because no trained model was shipped"})
+"""
+
+
+def shipped_model_dir() -> Path | None:
+    """The newest usable model folder under models/ (the default model), if one is shipped."""
+    from training.model_card import ModelCardError, read_model_card  # noqa: PLC0415
+
+    usable: list[tuple[str, Path]] = []
+    for card_path in sorted((REPO / "models").glob("*/model_card.json")):
+        try:
+            card = read_model_card(card_path.parent)
+        except ModelCardError:
+            continue
+        usable.append((str(card.get("created", "")), card_path.parent))
+    return max(usable)[1] if usable else None
+
+
+def bench_model_dir() -> tuple[Path, str]:
+    """(model folder, how it was obtained). The shipped model when there is one; otherwise an untrained
+    MobileNetV2 224 export cached under var/bench/ (built once, ~1 minute)."""
+    override = os.environ.get("BENCH_MODEL_DIR")
+    if override:
+        return Path(override).resolve(), f"BENCH_MODEL_DIR={override}"
+    shipped = shipped_model_dir()
+    if shipped is not None:
+        return shipped, f"shipped model {shipped.relative_to(REPO)}"
+    target = BENCH_VAR / "models" / "bench-mobilenetv2-224"
+    if not (target / "model_card.json").is_file():
+        log("no shipped model under models/: building an untrained MobileNetV2 224 LiteRT export (once)")
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        subprocess.run(  # noqa: S603
+            [PYTHON, "-c", _BENCH_MODEL_SCRIPT, str(partial), "224"],
+            check=True,
+            cwd=REPO,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+        )
+        shutil.rmtree(target, ignore_errors=True)
+        partial.replace(target)
+    return target, "no shipped model: untrained MobileNetV2 224 of the same architecture (var/bench/)"
+
+
+def read_card(model_dir: Path) -> dict[str, Any]:
+    return json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
+
+
+# --- processes --------------------------------------------------------------------------------------
+
+
+def rss_mib(pid: int) -> float | None:
+    """Resident set size of one process (VmRSS), MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of `pid` (scans /proc; no psutil needed)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def mapped_libraries(pid: int) -> set[str]:
+    files = set()
+    try:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].startswith("/"):
+                files.add(parts[5])
+    except OSError:
+        pass
+    return files
+
+
+def tensorflow_loaded(pid: int) -> bool:
+    """True when the process has any of TensorFlow's files mapped (its package or libtensorflow*).
+
+    Importing `tensorflow` maps site-packages/tensorflow/*.so; LiteRT lives in ai_edge_litert/ instead.
+    """
+    return any("/site-packages/tensorflow/" in path or "libtensorflow" in path for path in mapped_libraries(pid))
+
+
+def litert_loaded(pid: int) -> bool:
+    return any("/ai_edge_litert/" in path for path in mapped_libraries(pid))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen, *, timeout_s: float = 15.0) -> None:
+    """SIGTERM (warm shutdown for Celery and gunicorn), then SIGKILL of the process group if it hangs."""
+    if process.poll() is not None:
+        return
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            process.kill()
+        process.wait(timeout=5)
+
+
+# --- a throw-away stack -----------------------------------------------------------------------------
+
+
+@dataclass
+class BenchStack:
+    """Own redis-server, SQLite file (or BENCH_DATABASE_URL), media folder and queue; the model registered.
+
+    `env` is what the web server and workers are started with; `setup_django()` points this process at the
+    same database so that it can create rows through the services and read their timestamps.
+    """
+
+    directory: Path
+    env: dict[str, str]
+    redis: Any
+    model_dir: Path
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def setup_django(self) -> None:
+        os.environ.update(self.env)
+        import django  # noqa: PLC0415
+
+        django.setup()
+        from django.core.management import call_command  # noqa: PLC0415
+
+        # migrate registers and activates the model under MELANOMA_MODELS_DIR (classifier.apps post_migrate).
+        call_command("migrate", verbosity=0, interactive=False)
+
+    def worker_command(self, *, concurrency: int, beat: bool = False) -> list[str]:
+        """A real Celery worker as `make run` (melanoma_site/stack.py) starts one: prefork pool with
+        `concurrency` child processes, and with `beat` the embedded scheduler for the sweep."""
+        beat_options = ["--beat", "--schedule", str(self.directory / "celerybeat-schedule")] if beat else []
+        return [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "melanoma_site",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "WARNING",
+            "-Q",
+            self.env["MELANOMA_CELERY_QUEUE"],
+            "-n",
+            f"bench-{uuid.uuid4().hex[:6]}@%h",
+            *beat_options,
+        ]
+
+    def start(self, command: list[str], *, log_name: str) -> subprocess.Popen:
+        log_file = (self.directory / f"{log_name}.log").open("ab")
+        process = subprocess.Popen(  # noqa: S603
+            command, cwd=REPO, env=self.env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen) -> None:
+        stop_process(process)
+        if process in self.processes:
+            self.processes.remove(process)
+
+    def log_tail(self, log_name: str, chars: int = 2000) -> str:
+        path = self.directory / f"{log_name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.is_file() else ""
+
+
+@contextmanager
+def bench_stack(model_dir: Path) -> Iterator[BenchStack]:
+    from melanoma_site.embedded_redis import start_embedded_redis  # noqa: PLC0415 - imports only redis
+
+    directory = Path(tempfile.mkdtemp(prefix="melanoma-bench-"))
+    redis_server = start_embedded_redis()
+    run_id = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "DJANGO_SETTINGS_MODULE": "melanoma_site.settings",
+        "DJANGO_DEBUG": "1",
+        "REDIS_URL": redis_server.url,
+        "CACHE_URL": redis_server.url,
+        "CACHE_KEY_PREFIX": f"bench-{run_id}",
+        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{directory / 'db.sqlite3'}",
+        "MELANOMA_VAR_DIR": str(directory),
+        "MELANOMA_MEDIA_ROOT": str(directory / "media"),
+        "MELANOMA_CELERY_QUEUE": f"bench-{run_id}",
+        "MELANOMA_MODELS_DIR": str(model_dir.parent),
+        # The per-user upload limit protects production from floods; the benchmark is one deliberate flood.
+        "MELANOMA_UPLOAD_RATE_PER_MINUTE": "100000",
+        "LOG_LEVEL": "WARNING",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    stack = BenchStack(directory=directory, env=env, redis=redis_server, model_dir=model_dir)
+    try:
+        yield stack
+    finally:
+        for process in list(stack.processes):
+            stop_process(process)
+        redis_server.stop()
+        if os.environ.get("BENCH_KEEP"):
+            log(f"kept {directory}")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"

@@ -1,0 +1,120 @@
+"""Part 1: the serving path per image (decode + preprocess + model), ours versus the seed's.
+
+Ours: training.serving.LiteRTScorer.score_bytes (what classifier.inference calls in the worker), in this
+process, with the worker's thread count. The seed's: Keras MobileNetV2 + PIL resize + `model.predict`, in a
+subprocess (bench.keras_baseline) so that TensorFlow never loads here. Both run in the same `make bench`,
+so the ratio holds on a busy machine.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench.common import PYTHON, REPO, Results, SampleImage, log, median, time_calls_ms
+
+
+def _stage_breakdown(scorer, data: bytes, *, repeats: int, warmup: int) -> dict[str, float]:
+    """Median ms of decode+resize, normalisation and the model alone: where the time goes."""
+    from training.preprocessing import load_image, to_model_input  # noqa: PLC0415
+
+    image = load_image(data, scorer.input_size)
+    model_input = to_model_input(image, scorer.normalisation)
+    return {
+        "decode_resize": median(
+            time_calls_ms(lambda: load_image(data, scorer.input_size), repeats=repeats, warmup=warmup)
+        ),
+        "normalise": median(
+            time_calls_ms(lambda: to_model_input(image, scorer.normalisation), repeats=repeats, warmup=warmup)
+        ),
+        "model": median(time_calls_ms(lambda: scorer.score_array(model_input), repeats=repeats, warmup=warmup)),
+    }
+
+
+def run_keras_baseline(model_dir: Path, images: list[SampleImage], *, repeats: int, warmup: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="melanoma-bench-keras-") as folder:
+        arguments = []
+        for index, image in enumerate(images):
+            path = Path(folder) / f"image{index}.jpg"
+            path.write_bytes(image.data)
+            arguments += ["--image", f"{image.label}={path}"]
+        completed = subprocess.run(  # noqa: S603
+            [
+                PYTHON,
+                "-m",
+                "bench.keras_baseline",
+                "--model-dir",
+                str(model_dir),
+                "--repeats",
+                str(repeats),
+                "--warmup",
+                str(warmup),
+                *arguments,
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    if completed.returncode != 0:
+        raise RuntimeError(f"Keras baseline failed: {completed.stderr[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def bench_serving(
+    results: Results, model_dir: Path, images: tuple[SampleImage, SampleImage], *, repeats: int, warmup: int
+) -> None:
+    from training.serving import LiteRTScorer, default_num_threads  # noqa: PLC0415 - no TensorFlow
+
+    worker_threads = default_num_threads()
+    scorer = LiteRTScorer(model_dir)
+    scorer_2 = LiteRTScorer(model_dir, num_threads=2) if worker_threads != 2 else None
+    ours: dict[str, float] = {}
+    for image in images:
+        log(f"serving, ours: {image.label}")
+        timings = time_calls_ms(lambda data=image.data: scorer.score_bytes(data), repeats=repeats, warmup=warmup)
+        ours[image.label] = median(timings)
+        stages = _stage_breakdown(scorer, image.data, repeats=repeats, warmup=warmup)
+        results.add(
+            "1 serving",
+            f"ours LiteRT, {image.label}",
+            ours[image.label],
+            "ms/image",
+            f"{worker_threads} thread(s) as in the worker; decode+resize {stages['decode_resize']:.1f}, "
+            f"normalise {stages['normalise']:.2f}, model {stages['model']:.1f} ms",
+        )
+        if scorer_2 is not None:
+            timings_2 = time_calls_ms(
+                lambda data=image.data: scorer_2.score_bytes(data), repeats=repeats, warmup=warmup
+            )
+            results.add("1 serving", f"ours LiteRT 2 threads, {image.label}", median(timings_2), "ms/image")
+
+    log("serving, seed's way: Keras model.predict in a subprocess (TensorFlow import takes a while)")
+    baseline = run_keras_baseline(model_dir, list(images), repeats=repeats, warmup=warmup)
+    for index, image in enumerate(images):
+        measured = baseline["images"][image.label]
+        seed_ms = median(measured["ms"])
+        speedup = seed_ms / ours[image.label]
+        results.add(
+            "1 serving",
+            f"seed Keras model.predict, {image.label}",
+            seed_ms,
+            "ms/image",
+            f"PIL resize + predict; model.predict alone {median(measured['model_only_ms']):.1f} ms; "
+            f"{baseline['model']}",
+        )
+        results.add("1 serving", f"speed-up ours vs seed, {image.label}", speedup, "x")
+        if index == 0:
+            results.summary["serve_speedup"] = speedup
+        else:
+            results.summary["serve_ms_full_photo"] = ours[image.label]
+    results.add(
+        "4 memory",
+        "seed Keras process RSS after predictions",
+        baseline["rss_mib"],
+        "MiB",
+        f"start to first prediction {baseline['start_to_first_prediction_s']:.1f} s (for comparison)",
+    )
+    results.notes.append(f"serving images: {images[0].source}; {images[1].source}")
