@@ -6,7 +6,8 @@ embedded beat scheduler that runs the stuck-prediction sweep. Each child runs in
 stopping kills its workers too: nothing is left behind.
 
 Environment: PORT (8000), DATABASE_URL (SQLite under var/ by default), REDIS_URL (embedded when unset),
-WEB_CONCURRENCY (2 gunicorn workers), CELERY_CONCURRENCY (2 worker processes), DJANGO_DEBUG.
+WEB_CONCURRENCY (2 gunicorn workers), CELERY_CONCURRENCY (2 worker processes), MELANOMA_WORKER_LOG_LEVEL (INFO),
+DJANGO_DEBUG.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def main() -> int:
                 "60",
                 "--access-logfile",
                 "-",
+                # Its default control socket is one path per user: a second stack (tests, bench) would collide.
+                "--no-control-socket",
             ],
             env,
         )
@@ -113,7 +116,7 @@ def main() -> int:
                 "worker",
                 "--beat",
                 "--loglevel",
-                env.get("CELERY_LOG_LEVEL", "INFO"),
+                env.get("MELANOMA_WORKER_LOG_LEVEL", "INFO"),  # not CELERY_LOG_LEVEL: Celery sets that itself
                 "--concurrency",
                 env.get("CELERY_CONCURRENCY", "2"),
                 "--schedule",

@@ -44,7 +44,12 @@ def _wait_for(url: str, timeout_s: float) -> httpx.Response | None:
 def test_stack_starts_serves_and_stops_cleanly(tmp_path):
     port = free_port()
     var_dir = tmp_path / "var"
-    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
+    # Nothing from this test process leaks in: not its services, nor what Celery's test worker put in os.environ.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"REDIS_URL", "DATABASE_URL"} and not key.startswith(("CELERY_", "MELANOMA_"))
+    }
     env.update(
         DJANGO_DEBUG="1",
         PORT=str(port),
