@@ -218,7 +218,7 @@ def _shipped_model_dirs() -> list[Path]:
     for card in sorted(Path(django_settings.MELANOMA_MODELS_DIR).glob("*/model_card.json")):
         try:
             score = LiteRTScorer(card.parent).score_bytes(probe)
-        except (ModelCardError, ValueError, OSError) as error:
+        except (ModelCardError, ValueError, OSError, RuntimeError) as error:
             warnings.warn(f"Shipped model {card.parent.name} is not usable: {error}", stacklevel=1)
             continue
         if not math.isfinite(score):
