@@ -355,8 +355,8 @@ def _assert_strict_csp(policy: str) -> None:
 
 
 def test_the_csp_breaks_no_page(alice, private_media):
-    """Every page sends the policy, and none has what the policy would block: inline scripts, inline
-    styles, event-handler attributes, javascript: links or assets from another site."""
+    """Every page (the admin's too) sends the policy, and none has what the policy would block: inline scripts,
+    inline styles, event-handler attributes, javascript: links or assets from another site."""
     prediction = prediction_create(user=alice, upload=jpeg())
     signed_in = _session_client(alice)
     pages = [
@@ -367,6 +367,18 @@ def test_the_csp_breaks_no_page(alice, private_media):
         (signed_in, reverse("classifier:history")),
         (signed_in, reverse("classifier:prediction_detail", args=[prediction.pk])),
         (signed_in, reverse("classifier:account")),
+    ]
+    root = get_user_model().objects.create_superuser("root", "root@example.org", TEST_PASSWORD)
+    admin = _session_client(root)
+    pages += [
+        (admin, path)
+        for path in (
+            "/admin/",
+            "/admin/classifier/prediction/",
+            f"/admin/classifier/prediction/{prediction.pk}/change/",
+            "/admin/classifier/modelversion/",
+            f"/admin/auth/user/{alice.pk}/change/",
+        )
     ]
     for client, path in pages:
         response = client.get(path)
