@@ -40,7 +40,9 @@ class Upload:
     sent_at: float  # client wall clock before the POST
     responded_at: float  # ... after the 202
     created_at: float  # row timestamps (server clocks = the same machine clock)
+    started_at: float
     completed_at: float
+    inference_ms: float
     status: str
 
     @property
@@ -74,7 +76,7 @@ class RowWatcher:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def wait(self, prediction_id: int, timeout_s: float) -> tuple[str, float, float]:
+    def wait(self, prediction_id: int, timeout_s: float) -> tuple[str, float, float, float, float]:
         event, slot = threading.Event(), []
         with self._lock:
             self._pending[prediction_id] = (event, slot)
@@ -94,12 +96,14 @@ class RowWatcher:
                     ids = list(self._pending)
                 if ids:
                     rows = Prediction.objects.filter(pk__in=ids, status__in=finished).values_list(
-                        "pk", "status", "created_at", "completed_at"
+                        "pk", "status", "created_at", "started_at", "completed_at", "inference_ms"
                     )
-                    for pk, status, created_at, completed_at in rows:
+                    for pk, status, created_at, started_at, completed_at, inference_ms in rows:
                         with self._lock:
                             event, slot = self._pending.pop(pk)
-                        slot.append((status, created_at.timestamp(), completed_at.timestamp()))
+                        started = (started_at or completed_at).timestamp()
+                        stamps = (created_at.timestamp(), started, completed_at.timestamp(), inference_ms or 0.0)
+                        slot.append((status, *stamps))
                         event.set()
                 time.sleep(self.interval_s)
         finally:
@@ -128,8 +132,8 @@ def _upload_once(client, watcher: RowWatcher, image: SampleImage) -> Upload:
     responded_at = time.time()
     if response.status_code != 202:
         raise RuntimeError(f"upload answered {response.status_code}: {response.text[:500]}")
-    status, created_at, completed_at = watcher.wait(response.json()["id"], ROW_TIMEOUT_S)
-    return Upload(sent_at, responded_at, created_at, completed_at, status)
+    status, created_at, started_at, completed_at, inference_ms = watcher.wait(response.json()["id"], ROW_TIMEOUT_S)
+    return Upload(sent_at, responded_at, created_at, started_at, completed_at, inference_ms, status)
 
 
 def _run_at(concurrency: int, total: int, make_client, watcher: RowWatcher, image: SampleImage) -> list[Upload]:
@@ -220,11 +224,17 @@ def bench_e2e(
                 raise RuntimeError(f"{len(failed)} uploads failed: {stack.log_tail('worker-e2e')}")
             e2e = [upload.e2e_ms for upload in uploads]
             p50, p95 = percentile(e2e, 50), percentile(e2e, 95)
-            post_ms = median([upload.post_ms for upload in uploads])
+
+            def stage(values: list[float]) -> str:
+                return f"{median(values):.0f}"
+
             note = (
-                f"{total} uploads of the {image.label}; POST->202 median {post_ms:.0f} ms, "
-                f"created_at->completed_at median {median([u.queue_to_done_ms for u in uploads]):.0f} ms; "
-                f"{total / elapsed:.1f} uploads/s"
+                f"{total} uploads of the {image.label}, {total / elapsed:.1f} uploads/s; medians (ms): "
+                f"POST->202 {stage([u.post_ms for u in uploads])}, "
+                f"POST->created_at {stage([(u.created_at - u.sent_at) * 1e3 for u in uploads])}, "
+                f"created_at->started_at {stage([(u.started_at - u.created_at) * 1e3 for u in uploads])}, "
+                f"started_at->completed_at {stage([(u.completed_at - u.started_at) * 1e3 for u in uploads])} "
+                f"(inference_ms {stage([u.inference_ms for u in uploads])})"
             )
             results.add("3 e2e", f"upload -> completed_at p50, concurrency {concurrency}", p50, "ms", note)
             results.add("3 e2e", f"upload -> completed_at p95, concurrency {concurrency}", p95, "ms")
