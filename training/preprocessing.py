@@ -152,29 +152,64 @@ def load_image(source: ImageSource, size: int) -> Image.Image:
     return image
 
 
-def shades_of_gray(pixels: np.ndarray, power: int = SHADES_OF_GRAY_POWER) -> np.ndarray:
-    """Estimate the illuminant per image and divide it out; float32 HxWx3 in [0, 255] in and out."""
-    illuminant = np.power(np.mean(np.power(pixels, power), axis=(0, 1)), 1.0 / power)
+def _shades_of_gray_gains(illuminant: np.ndarray) -> np.ndarray | None:
     norm = float(np.sqrt(np.sum(illuminant**2)))
     if norm <= 0:
+        return None
+    return (norm / (np.sqrt(3.0) * np.maximum(illuminant, 1e-6))).astype(np.float32)
+
+
+def shades_of_gray(pixels: np.ndarray, power: int = SHADES_OF_GRAY_POWER) -> np.ndarray:
+    """Estimate the illuminant per image and divide it out; float32 HxWx3 in [0, 255] in and out."""
+    gains = _shades_of_gray_gains(np.power(np.mean(np.power(pixels, power), axis=(0, 1)), 1.0 / power))
+    if gains is None:
         return pixels
-    gains = norm / (np.sqrt(3.0) * np.maximum(illuminant, 1e-6))
-    return np.clip(pixels * gains.astype(np.float32), 0.0, 255.0)
+    return np.clip(pixels * gains, 0.0, 255.0)
 
 
-def to_model_input(image: Image.Image | np.ndarray, normalisation: Normalisation | str | dict) -> np.ndarray:
-    """RGB image (PIL or uint8/float HxWx3 array in [0, 255]) -> float32 HxWx3 model input."""
-    spec = Normalisation.from_card(normalisation)
-    pixels = np.asarray(image, dtype=np.float32)
-    if pixels.ndim != 3 or pixels.shape[2] != 3:
-        raise ImageError(f"Expected an RGB image, got an array of shape {pixels.shape}.")
-    if spec.colour_constancy == "shades_of_gray":
-        pixels = shades_of_gray(pixels)
+def _normalise(pixels: np.ndarray, spec: Normalisation) -> np.ndarray:
     if spec.name == "imagenet_torch":
         mean = np.asarray(IMAGENET_MEAN, dtype=np.float32)
         std = np.asarray(IMAGENET_STD, dtype=np.float32)
         return ((pixels / np.float32(255.0) - mean) / std).astype(np.float32)
     return (pixels / np.float32(127.5) - np.float32(1.0)).astype(np.float32)
+
+
+def _to_model_input_uint8(pixels: np.ndarray, spec: Normalisation) -> np.ndarray:
+    """The same arithmetic on the 256 possible values per channel, then a table lookup per pixel.
+
+    Serving measured it (bench/): whole-image float passes cost 1-3 ms and the shades-of-gray power mean
+    3-7 ms per 224 image, more than the model; this costs ~0.3 ms. Identical output without colour
+    constancy; with it, the illuminant comes from a per-channel histogram in float64 (differs from the
+    float32 mean by ~1e-7 relative).
+    """
+    levels = np.repeat(np.arange(256, dtype=np.float32)[:, None], 3, axis=1)  # (value, channel)
+    if spec.colour_constancy == "shades_of_gray":
+        counts = np.stack([np.bincount(pixels[..., c].ravel(), minlength=256) for c in range(3)], axis=1)
+        moments = (counts * np.arange(256, dtype=np.float64)[:, None] ** SHADES_OF_GRAY_POWER).sum(axis=0)
+        illuminant = np.power(moments / max(1, pixels.shape[0] * pixels.shape[1]), 1.0 / SHADES_OF_GRAY_POWER)
+        gains = _shades_of_gray_gains(illuminant.astype(np.float32))
+        if gains is not None:
+            levels = np.clip(levels * gains, 0.0, 255.0)
+    table = _normalise(levels, spec)
+    model_input = np.empty(pixels.shape, dtype=np.float32)
+    for channel in range(3):
+        model_input[..., channel] = table[:, channel][pixels[..., channel]]
+    return model_input
+
+
+def to_model_input(image: Image.Image | np.ndarray, normalisation: Normalisation | str | dict) -> np.ndarray:
+    """RGB image (PIL or uint8/float HxWx3 array in [0, 255]) -> float32 HxWx3 model input."""
+    spec = Normalisation.from_card(normalisation)
+    pixels = np.asarray(image)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ImageError(f"Expected an RGB image, got an array of shape {pixels.shape}.")
+    if pixels.dtype == np.uint8:  # every decoded image (serving, evaluation, augmented training images)
+        return _to_model_input_uint8(pixels, spec)
+    pixels = pixels.astype(np.float32, copy=False)
+    if spec.colour_constancy == "shades_of_gray":
+        pixels = shades_of_gray(pixels)
+    return _normalise(pixels, spec)
 
 
 def preprocess_image(source: ImageSource, *, size: int, normalisation: Normalisation | str | dict) -> np.ndarray:
