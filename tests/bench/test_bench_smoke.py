@@ -1,0 +1,70 @@
+"""The benchmark's own plumbing: the summary line's exact format, the table, the training figures read from a
+model card, the TensorFlow detector. No timings are asserted (speed is reported by `make bench`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from bench.__main__ import print_table, summary_line
+from bench.common import Results, lesion_jpeg, percentile, rss_mib, tensorflow_loaded
+from bench.training import bench_training
+
+
+def test_summary_line_has_the_documented_keys_in_order():
+    line = summary_line(
+        {
+            "serve_speedup": 17.04,
+            "serve_ms_full_photo": 21.26,
+            "e2e_p50_ms": 98.4,
+            "e2e_p95_ms": 130.6,
+            "worker_rss_mib": 140.2,
+            "train_min": 18.25,
+        }
+    )
+    assert line == (
+        "bench: serve_speedup=17.0 serve_ms_full_photo=21.3 e2e_p50_ms=98 e2e_p95_ms=131 "
+        "worker_rss_mib=140 train_min=18.2"
+    )
+
+
+def test_missing_figures_print_as_na():
+    assert summary_line({}) == (
+        "bench: serve_speedup=n/a serve_ms_full_photo=n/a e2e_p50_ms=n/a e2e_p95_ms=n/a "
+        "worker_rss_mib=n/a train_min=n/a"
+    )
+
+
+def test_table_lists_every_row(capsys):
+    results = Results()
+    results.add("1 serving", "ours", 3.14159, "ms/image", "1 thread")
+    results.add("4 memory", "TensorFlow loaded", "no")
+    results.add("5 training", "total", None, "min")
+    print_table(results, ["header"])
+    out = capsys.readouterr().out
+    assert "header" in out
+    assert "3.14" in out and "ms/image" in out and "1 thread" in out
+    assert "no" in out and "n/a" in out
+
+
+def test_training_figures_come_from_the_card(tmp_path: Path):
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    card = {"training_time_s": 900.0, "recipe": {"epochs": 10}, "timings_s": {"train_s": 600.0, "cache_s": 250.0}}
+    (model_dir / "model_card.json").write_text(json.dumps(card))
+    results = Results()
+    bench_training(results, model_dir, retrain=False)
+    assert results.summary["train_min"] == 15.0
+    figures = {row.name: row.value for row in results.rows}
+    assert figures["time per epoch"] == 60.0
+
+
+def test_this_process_has_no_tensorflow_and_a_readable_rss():
+    assert not tensorflow_loaded(os.getpid())
+    assert (rss_mib(os.getpid()) or 0) > 0
+
+
+def test_generated_photo_and_percentile():
+    assert lesion_jpeg(64, 48)[:2] == b"\xff\xd8"
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
