@@ -105,9 +105,9 @@ def test_unusable_card_values_are_refused(tmp_path, tflite_file):
 
 def test_thread_setting(monkeypatch):
     monkeypatch.delenv("MELANOMA_INFERENCE_THREADS", raising=False)
-    assert default_num_threads() == 1
-    monkeypatch.setenv("MELANOMA_INFERENCE_THREADS", "2")
     assert default_num_threads() == 2
+    monkeypatch.setenv("MELANOMA_INFERENCE_THREADS", "1")
+    assert default_num_threads() == 1
     monkeypatch.setenv("MELANOMA_INFERENCE_THREADS", "two")
     with pytest.raises(ValueError, match="MELANOMA_INFERENCE_THREADS"):
         default_num_threads()
