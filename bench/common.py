@@ -175,9 +175,16 @@ def bench_model_dir() -> tuple[Path, str]:
     if override:
         return Path(override).resolve(), f"BENCH_MODEL_DIR={override}"
     shipped = shipped_model_dir()
+    fallback_reason = "no shipped model"
     if shipped is not None:
-        return shipped, f"shipped model {shipped.relative_to(REPO)}"
+        if _scores_finite(shipped):
+            return shipped, f"shipped model {shipped.relative_to(REPO)}"
+        # Timing a broken file would report the wrong graph's speed (the NaN exports kept 1064 ops, not 71).
+        fallback_reason = f"shipped model {shipped.relative_to(REPO)} scores NaN (broken export), not timed"
+        log(fallback_reason)
     target = BENCH_VAR / "models" / "bench-mobilenetv2-224"
+    if (target / "model_card.json").is_file() and not _scores_finite(target):
+        shutil.rmtree(target)  # cached from an older, broken export: build it again
     if not (target / "model_card.json").is_file():
         log("no shipped model under models/: building an untrained MobileNetV2 224 LiteRT export (once)")
         partial = target.with_name(target.name + ".partial")
@@ -191,7 +198,24 @@ def bench_model_dir() -> tuple[Path, str]:
         )
         shutil.rmtree(target, ignore_errors=True)
         partial.replace(target)
-    return target, "no shipped model: untrained MobileNetV2 224 of the same architecture (var/bench/)"
+    return target, f"{fallback_reason}: untrained MobileNetV2 224 of the same architecture (var/bench/)"
+
+
+def _scores_finite(model_dir: Path) -> bool:
+    from training.serving import LiteRTScorer  # noqa: PLC0415 - no TensorFlow
+
+    scorer = LiteRTScorer(model_dir, num_threads=1)
+    pixels = np.full((scorer.input_size, scorer.input_size, 3), 128, dtype=np.uint8)
+    model_input = np.asarray(scorer.preprocess(_encode_png(pixels)))
+    return bool(np.isfinite(scorer.score_array(model_input)))
+
+
+def _encode_png(pixels: np.ndarray) -> bytes:
+    from PIL import Image  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def read_card(model_dir: Path) -> dict[str, Any]:
