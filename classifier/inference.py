@@ -74,6 +74,8 @@ def predict_melanoma(image_bytes: bytes) -> InferenceResult:
         probability = scorer.score_bytes(image_bytes)
     except ImageError as error:
         raise ImageUnreadable(f"The image could not be read: {error}") from error
+    except ModelCardError as error:
+        raise ModelUnavailable(f"Model {model_version.version} cannot score images: {error}") from error
     # The row's threshold wins over the card's: an operator may retune it without retraining.
     return InferenceResult(
         melanoma_probability=probability,

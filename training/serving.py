@@ -78,7 +78,11 @@ class LiteRTScorer:
             self._interpreter.set_tensor(self._input_index, model_input[None].astype(np.float32, copy=False))
             self._interpreter.invoke()
             output = self._interpreter.get_tensor(self._output_index)[0]
-        return float(np.clip(self._melanoma_probability(output), 0.0, 1.0))
+        probability = self._melanoma_probability(output)
+        if not np.isfinite(probability):
+            # A broken export (weights missing) yields NaN; never turn that into a "low risk" verdict.
+            raise ModelCardError(f"{self.model_dir}: the model produced a non-finite score; the export is broken.")
+        return float(np.clip(probability, 0.0, 1.0))
 
     def _melanoma_probability(self, output: np.ndarray) -> float:
         output = np.asarray(output, dtype=np.float64).reshape(-1)
