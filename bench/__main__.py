@@ -146,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         f"load average (1/5/15 min) at start: {load_before}; at end: {load_average()}; "
         f"took {time.monotonic() - started:.0f} s",
         f"images: {small.label}; {full.label}",
+        "measuring process: TensorFlow "
+        + (
+            "IMPORTED (the seed's baseline must run in its subprocess)"
+            if "tensorflow" in sys.modules
+            else "not imported"
+        ),
     ]
     print_table(results, header)
     print(summary_line(results.summary))
