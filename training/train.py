@@ -320,6 +320,13 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
     )  # fmt: skip
     del train_cache
     timings["train_s"] = time.perf_counter() - phase
+    version = _version(config)
+    out_dir = Path(config.out_dir) if config.out_dir is not None else Path("var") / "models"
+    model_dir = out_dir / version
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if config.save_keras:
+        # Saved before export and evaluation, so a failure there never loses the trained weights.
+        classifier.model.save(model_dir / "model.keras")
 
     val_scores = _melanoma_scores(classifier.upper, val_cache, melanoma_indices)
     threshold = choose_threshold(val_labels, val_scores, target_sensitivity=config.target_sensitivity)
@@ -327,17 +334,11 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
 
     phase = time.perf_counter()
     _notify(progress, "export", 0, 1)
-    version = _version(config)
-    out_dir = Path(config.out_dir) if config.out_dir is not None else Path("var") / "models"
-    model_dir = out_dir / version
-    model_dir.mkdir(parents=True, exist_ok=True)
     from training.export import export_tflite, verify_tflite  # noqa: PLC0415
 
     tflite_path = export_tflite(classifier.model, model_dir, image_size=config.image_size)
     check_inputs = model_inputs(val_samples[:4], image_size=config.image_size, normalisation=normalisation)
     litert_max_abs_diff = verify_tflite(classifier.model, tflite_path, check_inputs)
-    if config.save_keras:
-        classifier.model.save(model_dir / "model.keras")
     save_roc_curve(val_labels, val_scores, model_dir / "roc.png", threshold=threshold)
     timings["export_s"] = time.perf_counter() - phase
     _notify(progress, "export", 1, 1)

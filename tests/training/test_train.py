@@ -1,0 +1,85 @@
+"""The recipe end to end on a tiny generated HAM10000 folder; the artifact loads in the serving path."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.derm_fixtures import make_ham10000
+from training.preprocessing import Normalisation, preprocess_image
+
+pytest.importorskip("tensorflow")
+
+
+def test_training_path_gives_the_serving_input(tmp_path):
+    """One file, two paths: the training loader (no augmentation) and the serving preprocessing agree exactly."""
+    from training.datasets import load_dataset
+    from training.train import model_inputs
+
+    samples = load_dataset(make_ham10000(tmp_path / "ham", n_lesions=3, images_per_lesion=1)).samples
+    spec = Normalisation(colour_constancy="shades_of_gray")
+    batch = model_inputs(samples, image_size=40, normalisation=spec)
+    for sample, training_input in zip(samples, batch, strict=True):
+        np.testing.assert_array_equal(training_input, preprocess_image(sample.path, size=40, normalisation=spec))
+        np.testing.assert_array_equal(
+            training_input, preprocess_image(sample.path.read_bytes(), size=40, normalisation=spec)
+        )
+
+
+def test_augmented_views_differ_but_keep_shape(tmp_path):
+    from training.datasets import load_dataset
+    from training.train import model_inputs
+
+    samples = load_dataset(make_ham10000(tmp_path / "ham", n_lesions=2, images_per_lesion=1)).samples
+    plain = model_inputs(samples, image_size=40, normalisation="imagenet_torch")
+    augmented = model_inputs(samples, image_size=40, normalisation="imagenet_torch", rng=np.random.default_rng(0))
+    assert augmented.shape == plain.shape and augmented.dtype == np.float32
+    assert not np.array_equal(augmented, plain)
+
+
+@pytest.mark.slow
+def test_tiny_training_run_produces_a_servable_model(tmp_path):
+    from training.serving import LiteRTScorer
+    from training.train import TrainConfig, train
+
+    data = make_ham10000(tmp_path / "ham", n_lesions=15, images_per_lesion=1)
+    external = make_ham10000(tmp_path / "external", n_lesions=5, images_per_lesion=1, seed=7)
+    stages = []
+    result = train(
+        TrainConfig(
+            data_dirs=[data],
+            eval_dirs=[external],
+            out_dir=tmp_path / "models",
+            epochs=1,
+            val_fraction=0.34,
+            image_size=64,
+            batch_size=8,
+            views=1,
+            version="tiny-test",
+        ),
+        progress=lambda stage, done, total: stages.append(stage),
+    )
+
+    assert result.model_dir == tmp_path / "models" / "tiny-test"
+    assert {path.name for path in result.model_dir.iterdir()} >= {
+        "model.tflite",
+        "model_card.json",
+        "roc.png",
+        "model.keras",
+    }
+    card = json.loads((result.model_dir / "model_card.json").read_text())
+    assert card["version"] == "tiny-test" and card["input_size"] == 64
+    assert card["class_names"] == ["bcc", "bkl", "mel", "nv"] and card["melanoma_indices"] == [2]
+    assert card["threshold"] == result.threshold
+    assert card["data"]["train_images"] + card["data"]["validation_images"] == 15
+    assert card["metrics"]["validation"]["n_melanoma"] >= 1
+    assert card["metrics"]["external"]["external"]["n_images"] == 5
+    assert "CC BY-NC 4.0" in json.dumps(card["licences"]) or card["licences"]["model"]
+    assert "not a diagnosis" in card["intended_use"]
+    assert card["normalisation"]["colour_constancy"] == "shades_of_gray"
+    assert set(stages) >= {"load", "cache", "train", "export", "evaluate"}
+    assert result.timings["training_total_s"] > 0
+
+    scorer = LiteRTScorer(result.model_dir)
+    probability = scorer.score_file(sorted(data.rglob("*.jpg"))[0])
+    assert 0.0 <= probability <= 1.0
