@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     small, full = sample_images()
     if not shared_available():
         results.notes.append("../shared/derm is absent: real-image rows use generated JPEGs of the same sizes")
+    shipped = shipped_model_dir()  # decided once: a model shipped during the run must not mix into the table
     model_dir, model_origin = bench_model_dir()
     results.notes.append(f"model: {model_origin}")
 
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if "training" in parts:
         from bench.training import bench_training  # noqa: PLC0415
 
-        bench_training(results, shipped_model_dir(), retrain=args.train)
+        bench_training(results, shipped, retrain=args.train)
 
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     header = [
