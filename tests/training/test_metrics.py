@@ -57,7 +57,8 @@ def test_perfectly_calibrated_scores_have_no_calibration_error():
     assert expected_calibration_error(y_true, scores) == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize(("target", "expected"), [(0.9, 0.4), (0.75, 0.7), (0.5, 0.8), (0.25, 0.9), (1.0, 0.4)])
+# Critical melanoma scores 0.4 / 0.7 / 0.8 / 0.9; the threshold sits halfway to the next lower score.
+@pytest.mark.parametrize(("target", "expected"), [(0.9, 0.35), (0.75, 0.65), (0.5, 0.75), (0.25, 0.85), (1.0, 0.35)])
 def test_choose_threshold_is_the_highest_meeting_the_target(target, expected):
     assert choose_threshold(Y_TRUE, SCORES, target_sensitivity=target) == pytest.approx(expected)
 
@@ -69,8 +70,15 @@ def test_chosen_threshold_meets_the_target_and_nothing_higher_does():
 
     threshold = choose_threshold(y_true, scores, target_sensitivity=0.9)
 
-    assert compute_metrics(y_true, scores, threshold)["sensitivity"] >= 0.9
-    assert compute_metrics(y_true, scores, np.nextafter(threshold, 2))["sensitivity"] < 0.9
+    chosen = compute_metrics(y_true, scores, threshold)
+    assert chosen["sensitivity"] >= 0.9
+    # The critical score is the lowest melanoma score at or above the threshold: just above it, the target fails.
+    critical = min(score for score, label in zip(scores, y_true, strict=True) if label == 1 and score >= threshold)
+    assert compute_metrics(y_true, scores, np.nextafter(critical, 2))["sensitivity"] < 0.9
+    # Same decisions as thresholding at the critical score itself, with a margin on both sides.
+    at_critical = compute_metrics(y_true, scores, critical)
+    assert (chosen["tp"], chosen["fp"]) == (at_critical["tp"], at_critical["fp"])
+    assert threshold < critical
 
 
 def test_exact_target_is_not_lost_to_rounding():
@@ -78,7 +86,11 @@ def test_exact_target_is_not_lost_to_rounding():
     y_true = [1] * 10
     scores = [i / 10 for i in range(1, 11)]
 
-    assert choose_threshold(y_true, scores, target_sensitivity=0.9) == pytest.approx(0.2)
+    assert choose_threshold(y_true, scores, target_sensitivity=0.9) == pytest.approx(0.15)
+
+
+def test_threshold_with_nothing_below_is_the_critical_score():
+    assert choose_threshold([1, 1, 0], [0.2, 0.9, 0.5], target_sensitivity=1.0) == pytest.approx(0.2)
 
 
 def test_choose_threshold_needs_melanoma():
