@@ -37,6 +37,7 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/djlint templates --check --lint
 
 bench: $(VENV)/.dev
 	$(PY) -m bench
