@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from bench.__main__ import print_table, summary_line
@@ -60,9 +63,19 @@ def test_training_figures_come_from_the_card(tmp_path: Path):
     assert figures["time per epoch"] == 60.0
 
 
-def test_this_process_has_no_tensorflow_and_a_readable_rss():
-    assert not tensorflow_loaded(os.getpid())
+def test_tensorflow_detector_and_rss_on_real_processes():
+    # Other tests in this session may have imported TensorFlow here, so the detector must agree with
+    # sys.modules in this process, and see nothing in a fresh interpreter that never imports it.
+    assert tensorflow_loaded(os.getpid()) == ("tensorflow" in sys.modules)
     assert (rss_mib(os.getpid()) or 0) > 0
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.3)
+        assert not tensorflow_loaded(child.pid)
+        assert (rss_mib(child.pid) or 0) > 0
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_generated_photo_and_percentile():
