@@ -93,6 +93,7 @@ class Scenario:
         data = path.read_bytes()
         path.unlink()
         os.mkfifo(path)
+        self.blocked_path = path
 
         def release() -> None:
             # Each redelivered attempt opens the pipe again; feed whoever opens it until the row is finished.
@@ -111,20 +112,26 @@ class Scenario:
         return release
 
 
-def _pool_child(stack: RealStack) -> int:
-    pids = children(stack.worker.pid) if stack.worker else []
-    pids = [pid for pid in pids if "celery" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
-    if not pids:
-        raise RuntimeError("no pool process found")
-    return pids[0]
-
-
 def _running_child(stack: RealStack, pk: int, scenario: Scenario, timeout_s: float = 30) -> int:
+    """The pool process that is inside the task, i.e. that is opening or reading the photo's named pipe.
+
+    Picking "a celery child" is not enough: with beat embedded (`-B`) the worker has a beat child too.
+    """
     row = scenario.wait(pk, ("running", *FINISHED), timeout_s)
     if row["status"] != "running":
         raise RuntimeError(f"the task never started (row {row['status']})")
-    # With concurrency 1 the only pool process is the one blocked on the pipe.
-    return _pool_child(stack)
+    pipe = str(scenario.blocked_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for pid in children(stack.worker.pid) if stack.worker else []:
+            with contextlib.suppress(OSError):
+                # Blocked in open() on the FIFO (no fd yet: the kernel waits for a writer), or reading it.
+                if Path(f"/proc/{pid}/wchan").read_text() == "wait_for_partner" or any(
+                    os.readlink(fd) == pipe for fd in Path(f"/proc/{pid}/fd").iterdir()
+                ):
+                    return pid
+        time.sleep(0.05)
+    raise RuntimeError("no pool process has the photo open")
 
 
 def pool_child_sigkill(s: Scenario) -> tuple[bool, str]:
