@@ -15,6 +15,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -116,13 +117,9 @@ def isolated_services(redis_url: str) -> Iterator[dict[str, str]]:
             client.close()
 
 
-@pytest.fixture
-def celery_worker(transactional_db, isolated_services) -> Iterator[object]:
-    """A real Celery worker (solo pool, in a thread of this process) consuming this run's queue from real Redis.
-
-    Tests using it must use `transactional_db`: the worker has its own database connection and must see
-    committed rows.
-    """
+@contextmanager
+def real_worker(queue: str) -> Iterator[object]:
+    """A real Celery worker (solo pool, in a thread of this process) consuming `queue` from real Redis."""
     from celery.contrib.testing.worker import start_worker
 
     from melanoma_site.celery import app as celery_app
@@ -134,8 +131,19 @@ def celery_worker(transactional_db, isolated_services) -> Iterator[object]:
         perform_ping_check=False,
         loglevel="WARNING",
         shutdown_timeout=30,
-        queues=[isolated_services["queue"]],
+        queues=[queue],
     ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(transactional_db, isolated_services) -> Iterator[object]:
+    """A real worker on this run's queue.
+
+    Tests using it must use `transactional_db`: the worker has its own database connection and must see
+    committed rows.
+    """
+    with real_worker(isolated_services["queue"]) as worker:
         yield worker
 
 

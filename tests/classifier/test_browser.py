@@ -12,11 +12,12 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from tests.conftest import real_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -85,26 +86,6 @@ def photo_path(tmp_path: Path) -> Path:
     return path
 
 
-@contextmanager
-def _worker(queue: str) -> Iterator[object]:
-    """The same real worker as tests/conftest.py's `celery_worker`, but started when the test says so: the
-    result page must first be seen waiting, so that the verdict provably arrives by polling, not on load."""
-    from celery.contrib.testing.worker import start_worker
-
-    from melanoma_site.celery import app as celery_app
-
-    with start_worker(
-        celery_app,
-        pool="solo",
-        concurrency=1,
-        perform_ping_check=False,
-        loglevel="WARNING",
-        shutdown_timeout=30,
-        queues=[queue],
-    ) as worker:
-        yield worker
-
-
 def _shot(page, name: str, *, docs_name: str | None = None) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
@@ -165,7 +146,7 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     # A reload would wipe this marker: it proves the verdict arrived by polling.
     page.evaluate("window.__sameDocument = true")
 
-    with _worker(isolated_services["queue"]):
+    with real_worker(isolated_services["queue"]):
         verdict = page.locator("#verdict")
         expect(verdict).to_be_visible(timeout=WAIT_MS)
 

@@ -15,12 +15,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
+from bench.realstack import children
 from classifier.models import Prediction
 from classifier.services.predictions import prediction_create
 from melanoma_site.celery import app as celery_app
@@ -38,18 +38,6 @@ def _database_url() -> str:
         return f"sqlite:///{database['NAME']}"
     auth = database["USER"] + (f":{database['PASSWORD']}" if database.get("PASSWORD") else "")
     return f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def _publish_to(url: str) -> None:
@@ -111,13 +99,13 @@ def test_worker_killed_mid_task_redelivers_and_completes_once(
     worker = start_worker_process()
     running = wait_for_status(prediction.pk, {Prediction.Status.RUNNING, *FINISHED})
     assert running.status == Prediction.Status.RUNNING
-    (child,) = _children(worker.pid)
+    (child,) = children(worker.pid)
     os.kill(child, signal.SIGKILL)  # mid-task: the row is claimed, the message not yet acknowledged
 
     # The worker replaces the dead process and the message comes back (acks_late + reject_on_worker_lost);
     # the redelivered task reclaims the row and blocks on the pipe again. Now let it read the photo.
     deadline = time.monotonic() + 60
-    while not any(pid != child for pid in _children(worker.pid)):
+    while not any(pid != child for pid in children(worker.pid)):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     writer = threading.Thread(target=lambda: stored.write_bytes(photo), daemon=True)
