@@ -37,6 +37,13 @@ def augment(image: Image.Image, rng: np.random.Generator, config: AugmentConfig 
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     for _ in range(int(transpose >> 1)):
         image = image.transpose(Image.Transpose.ROTATE_90)
+    result = jitter_colour(image, rng, config)
+    return result if result.size == size else result.resize(size, Image.Resampling.BILINEAR)
+
+
+def jitter_colour(image: Image.Image, rng: np.random.Generator, config: AugmentConfig | None = None) -> Image.Image:
+    """Random brightness, contrast, saturation, hue, colour cast and gamma: cameras and lighting differ."""
+    config = config or AugmentConfig()
     image = ImageEnhance.Brightness(image).enhance(1 + rng.uniform(-config.brightness, config.brightness))
     image = ImageEnhance.Contrast(image).enhance(1 + rng.uniform(-config.contrast, config.contrast))
     image = ImageEnhance.Color(image).enhance(1 + rng.uniform(-config.saturation, config.saturation))
@@ -46,8 +53,7 @@ def augment(image: Image.Image, rng: np.random.Generator, config: AugmentConfig 
     gains = 1 + rng.uniform(-config.channel_gain, config.channel_gain, size=3).astype(np.float32)
     gamma = float(np.exp(rng.uniform(-config.gamma, config.gamma)))
     pixels = 255.0 * np.power(np.clip(pixels * gains / 255.0, 0, 1), gamma)
-    result = Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8), mode="RGB")
-    return result if result.size == size else result.resize(size, Image.Resampling.BILINEAR)
+    return Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8), mode="RGB")
 
 
 def _random_resized_crop(image: Image.Image, rng: np.random.Generator, config: AugmentConfig) -> Image.Image:

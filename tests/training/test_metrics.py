@@ -7,7 +7,9 @@ from training.metrics import (
     compute_metrics,
     expected_calibration_error,
     format_metrics_table,
+    melanomas_needed,
     save_roc_curve,
+    wilson_lower_bound,
 )
 
 # Four benign, four melanoma; worked out by hand below.
@@ -120,3 +122,32 @@ def test_table_shows_the_clinical_figures_and_confusion_matrix():
 
     for text in ("ROC AUC", "0.9375", "sensitivity", "specificity", "Brier", "confusion matrix", "actual melanoma"):
         assert text in table
+
+
+def test_wilson_lower_bound_matches_the_textbook_value():
+    # 95 of 99 at one-sided 95 %: (p + z^2/2n - z*sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), z = 1.645
+    assert wilson_lower_bound(95, 99, confidence=0.95) == pytest.approx(0.9130, abs=1e-4)
+    assert wilson_lower_bound(0, 10, confidence=0.95) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("n_melanoma", "confidence", "expected"),
+    [(99, None, 90), (99, 0.95, 95), (10, None, 9), (3, 0.95, 3), (1000, 0.95, 916)],
+)
+def test_melanomas_needed_for_a_confident_sensitivity(n_melanoma, confidence, expected):
+    assert melanomas_needed(n_melanoma, 0.90, confidence) == expected
+
+
+def test_confident_threshold_is_lower_and_catches_more():
+    rng = np.random.default_rng(0)
+    y_true = np.r_[np.ones(99, dtype=int), np.zeros(900, dtype=int)]
+    scores = np.r_[rng.uniform(0.2, 1.0, 99), rng.uniform(0.0, 0.6, 900)]
+    point = choose_threshold(y_true, scores, target_sensitivity=0.9)
+    confident = choose_threshold(y_true, scores, target_sensitivity=0.9, confidence=0.95)
+    assert confident < point
+    assert int((scores[:99] >= point).sum()) == 90 and int((scores[:99] >= confident).sum()) == 95
+
+
+def test_confidence_must_be_a_probability():
+    with pytest.raises(ValueError, match="confidence"):
+        choose_threshold([1, 0], [0.9, 0.1], confidence=1.5)
