@@ -63,6 +63,19 @@ def test_training_figures_come_from_the_card(tmp_path: Path):
     assert figures["time per epoch"] == 60.0
 
 
+def test_logistic_recipe_reports_time_per_image_view(tmp_path: Path):
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    recipe = {"head": "logistic", "ms_per_image_view": 10.8, "training_views": ["identity", "shades_of_gray"]}
+    card = {"training_time_s": 144.0, "recipe": recipe, "timings_s": {"cache_s": 116.2, "train_s": 4.4}}
+    (model_dir / "model_card.json").write_text(json.dumps(card))
+    results = Results()
+    bench_training(results, model_dir, retrain=False)
+    assert results.summary["train_min"] == 2.4
+    figures = {row.name: row.value for row in results.rows}
+    assert figures["backbone features per image and view"] == 10.8 and "time per epoch" not in figures
+
+
 def test_tensorflow_detector_and_rss_on_real_processes():
     # Other tests in this session may have imported TensorFlow here, so the detector must agree with
     # sys.modules in this process, and see nothing in a fresh interpreter that never imports it.

@@ -38,7 +38,8 @@ def test_augmented_views_differ_but_keep_shape(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_training_run_produces_a_servable_model(tmp_path):
+@pytest.mark.parametrize("head", ["logistic", "finetune"])
+def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
     from training.serving import LiteRTScorer
     from training.train import TrainConfig, train
 
@@ -55,6 +56,8 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path):
             image_size=64,
             batch_size=8,
             views=1,
+            head=head,
+            colour_constancy="shades_of_gray",
             version="tiny-test",
         ),
         progress=lambda stage, done, total: stages.append(stage),
@@ -69,7 +72,13 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path):
     }
     card = json.loads((result.model_dir / "model_card.json").read_text())
     assert card["version"] == "tiny-test" and card["input_size"] == 64
-    assert card["class_names"] == ["bcc", "bkl", "mel", "nv"] and card["melanoma_indices"] == [2]
+    if head == "finetune":  # learns the diagnoses
+        assert card["class_names"] == ["bcc", "bkl", "mel", "nv"] and card["melanoma_indices"] == [2]
+        assert card["recipe"]["epochs"] == 1
+    else:  # melanoma vs rest, from the image and its colour-constant view
+        assert card["class_names"] == ["not_melanoma", "melanoma"] and card["melanoma_indices"] == [1]
+        assert card["recipe"]["training_views"] == ["identity", "shades_of_gray"]
+    assert card["recipe"]["head"] == head
     assert card["threshold"] == result.threshold
     assert card["data"]["train_images"] + card["data"]["validation_images"] == 15
     assert card["metrics"]["validation"]["n_melanoma"] >= 1

@@ -55,9 +55,14 @@ class Command(ModelCommand):
         parser.add_argument(
             "--data", action="append", required=True, metavar="DIR", help="labelled training folder, repeatable"
         )
-        parser.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
+        parser.add_argument(
+            "--head",
+            choices=("logistic", "finetune"),
+            help="logistic (default): frozen backbone + logistic regression; finetune: train blocks 13-16",
+        )
+        parser.add_argument("--epochs", type=int, help="finetune epochs (default: the recipe's)")
         parser.add_argument("--image-size", type=int, help="input size in pixels (default: the recipe's)")
-        parser.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+        parser.add_argument("--batch-size", type=int, help="finetune batch size (default: the recipe's)")
         parser.add_argument("--seed", type=int, default=0, help="seed for the split, augmentation and weights init")
         parser.add_argument("--val-fraction", type=float, help="validation share of lesion groups (default 0.2)")
         parser.add_argument("--target-sensitivity", type=float, help="sensitivity the threshold must reach")
@@ -79,6 +84,7 @@ class Command(ModelCommand):
         from training.weights import WeightsError
 
         overrides = {
+            "head": options["head"],
             "epochs": options["epochs"],
             "image_size": options["image_size"],
             "batch_size": options["batch_size"],

@@ -1,0 +1,129 @@
+"""The default recipe's parts: training views, LiteRT feature extraction bookkeeping, the folded logistic head."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.derm_fixtures import make_ham10000
+from training.features import VIEWS, apply_view, extract
+from training.linear_head import fit_logistic_head
+from training.preprocessing import Normalisation, load_image, to_model_input
+
+
+def _lesion(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(16, 20, 3), dtype=np.uint8)
+    pixels[..., 0] = np.clip(pixels[..., 0].astype(int) + 60, 0, 255)  # a reddish cast
+    return pixels
+
+
+def test_geometric_views_are_flips_that_keep_the_squash_direction():
+    pixels = _lesion()
+    assert np.array_equal(apply_view(pixels, "identity"), pixels)
+    assert np.array_equal(apply_view(pixels, "flip_horizontal"), pixels[:, ::-1])
+    assert np.array_equal(apply_view(pixels, "flip_vertical"), pixels[::-1])
+    assert np.array_equal(apply_view(pixels, "rotate_180"), pixels[::-1, ::-1])
+    for view in ("flip_horizontal", "flip_vertical", "rotate_180"):
+        assert apply_view(pixels, view).shape == pixels.shape  # never a 90-degree turn of a 16x20 image
+
+
+def test_colour_views():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(40, 150, size=(16, 20, 3), dtype=np.uint8)
+    pixels[..., 0] += 40  # a reddish cast, unclipped
+    constant = apply_view(pixels, "shades_of_gray").astype(float)
+
+    def power_means(image: np.ndarray) -> np.ndarray:
+        return np.mean(image.reshape(-1, 3).astype(float) ** 6, axis=0) ** (1 / 6)
+
+    # The cast is divided out: shades-of-gray equalises the channels' 6th-power means (up to rounding).
+    assert np.ptp(power_means(pixels)) > 30 and np.ptp(power_means(constant)) < 1.5
+    pixels = _lesion()
+    jittered = apply_view(pixels, "colour", np.random.default_rng(1))
+    assert jittered.shape == pixels.shape and jittered.dtype == np.uint8
+    assert not np.array_equal(jittered, pixels)
+    with pytest.raises(ValueError, match="rng"):
+        apply_view(pixels, "colour")
+    with pytest.raises(ValueError, match="Unknown view 'rotate_90'"):
+        apply_view(pixels, "rotate_90")
+    assert set(VIEWS) >= {"identity", "shades_of_gray"}
+
+
+def test_array_and_image_give_the_same_model_input():
+    pixels = _lesion()
+    for spec in (Normalisation(), Normalisation(colour_constancy="shades_of_gray", colour_constancy_strength=0.5)):
+        np.testing.assert_array_equal(to_model_input(pixels, spec), to_model_input(Image.fromarray(pixels), spec))
+
+
+def test_half_strength_colour_constancy_lies_between_none_and_full():
+    pixels = _lesion()
+    none, half, full = (
+        to_model_input(pixels, Normalisation(colour_constancy=cc, colour_constancy_strength=strength))
+        for cc, strength in (("none", 1.0), ("shades_of_gray", 0.5), ("shades_of_gray", 1.0))
+    )
+    red = (none[..., 0].mean(), half[..., 0].mean(), full[..., 0].mean())
+    assert red[0] > red[1] > red[2]
+    card = Normalisation(colour_constancy="shades_of_gray", colour_constancy_strength=0.5).to_card()
+    assert Normalisation.from_card(card).colour_constancy_strength == 0.5
+    assert (
+        Normalisation.from_card({"name": "imagenet_torch", "colour_constancy": "none"}).colour_constancy_strength == 1
+    )
+    with pytest.raises(ValueError, match="strength"):
+        Normalisation(colour_constancy="shades_of_gray", colour_constancy_strength=2.0)
+
+
+def test_extract_keeps_sample_and_view_order(tmp_path):
+    from training.datasets import load_dataset
+
+    samples = load_dataset(make_ham10000(tmp_path / "ham", n_lesions=5, images_per_lesion=1)).samples
+    spec = Normalisation()
+
+    def channel_means(model_input: np.ndarray) -> np.ndarray:  # a stand-in "network": 3 features per image
+        return model_input.mean(axis=(0, 1))
+
+    reported = []
+    features = extract(
+        channel_means, samples, image_size=24, normalisation=spec,
+        views=("identity", "flip_horizontal", "shades_of_gray"), progress=reported.append,
+    )  # fmt: skip
+    assert features.shape == (3, 5, 3) and sum(reported) == 15
+    for index, sample in enumerate(samples):
+        expected = to_model_input(load_image(sample.path, 24), spec).mean(axis=(0, 1))
+        np.testing.assert_allclose(features[0, index], expected, rtol=1e-6)
+        np.testing.assert_allclose(features[1, index], expected, rtol=1e-5)  # a flip keeps channel means
+    assert not np.allclose(features[2], features[0])
+    with pytest.raises(ValueError, match="No images"):
+        extract(channel_means, [], image_size=24, normalisation=spec)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_folded_head_reproduces_sklearn(n_classes):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(5.0, 3.0, size=(200, 12))
+    features[:, 3] = 1.0  # a dead channel: zero variance must not divide by zero
+    targets = rng.integers(0, n_classes, size=200)
+    features[:, 0] += targets * 2.0
+
+    head = fit_logistic_head(features, targets, n_classes=n_classes, c=0.5)
+    scaler = StandardScaler().fit(features)
+    reference = LogisticRegression(C=0.5, max_iter=3000, class_weight="balanced").fit(
+        scaler.transform(features), targets
+    )
+    np.testing.assert_allclose(
+        head.probabilities(features), reference.predict_proba(scaler.transform(features)), atol=1e-8
+    )
+    assert head.kernel.shape == (12, n_classes) and head.bias.shape == (n_classes,)
+
+
+def test_head_gives_an_unseen_class_no_probability():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(60, 4))
+    targets = np.where(features[:, 0] > 0, 2, 0)  # class 1 never seen
+    probabilities = fit_logistic_head(features, targets, n_classes=3, c=1.0).probabilities(features)
+    assert probabilities[:, 1].max() < 1e-12
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="single class"):
+        fit_logistic_head(features, np.zeros(60, dtype=int), n_classes=2, c=1.0)
