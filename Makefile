@@ -43,7 +43,7 @@ bench: $(VENV)/.dev
 	$(PY) -m bench
 
 train: $(VENV)/.dev  ## retrain the default recipe on ../shared/derm/ham10000
-	$(PY) manage.py train_model --data ../shared/derm/ham10000 --activate
+	$(PY) manage.py train_model --data ../shared/derm/ham10000 --eval-data ../shared/derm/isic-sample --activate
 
 evaluate: $(VENV)/.dev
 	$(PY) manage.py evaluate_model --data ../shared/derm/isic-sample
