@@ -55,13 +55,17 @@ def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
 def model_versions_register_shipped() -> list[ModelVersion]:
     """Register every model folder shipped under MELANOMA_MODELS_DIR; activate the newest if none is active.
 
-    Runs after `migrate`, so a fresh clone predicts out of the box.
+    Runs after `migrate`, so a fresh clone predicts out of the box. Also after an upgrade that replaced the
+    shipped model: if the active version's folder is gone (a `git pull` removed it), the newest shipped one
+    takes over, rather than every upload failing until an admin notices.
     """
     models_dir = Path(settings.MELANOMA_MODELS_DIR)
     registered = [
         model_version_register(model_dir=card_path.parent) for card_path in sorted(models_dir.glob("*/model_card.json"))
     ]
-    if registered and not ModelVersion.objects.filter(is_active=True).exists():
+    active = ModelVersion.objects.filter(is_active=True).first()
+    active_is_gone = active is not None and not model_version_resolve_path(active).is_dir()
+    if registered and (active is None or active_is_gone):
         newest = max(registered, key=lambda row: str(row.card.get("created", "")))
         model_version_activate(model_version=newest)
     return registered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from django.utils import timezone
 from PIL import Image
 
 from classifier.images import ImageRejected
-from classifier.models import Prediction
+from classifier.models import ModelVersion, Prediction
 from classifier.services.predictions import (
     PredictionStateError,
     prediction_create,
@@ -280,3 +281,31 @@ def test_a_model_that_returns_nan_fails_the_prediction_instead_of_a_verdict(alic
     assert failed.status == Prediction.Status.FAILED
     assert "could not score" in failed.error
     assert failed.verdict == "" and failed.melanoma_probability is None
+
+
+def test_shipped_model_replaces_an_active_version_whose_folder_is_gone(db, model_dir, tmp_path, settings):
+    """After an upgrade removed the old shipped folder, migrate's hook activates the new shipped model."""
+    import shutil
+
+    from classifier.services.model_versions import model_version_register, model_versions_register_shipped
+
+    shipped = tmp_path / "models"
+    shutil.copytree(model_dir, shipped / model_dir.name)
+    old = tmp_path / "old-model"
+    shutil.copytree(model_dir, old)
+    card = json.loads((old / "model_card.json").read_text())
+    card.update(version="old-shipped", created="2000-01-01T00:00:00+00:00")
+    (old / "model_card.json").write_text(json.dumps(card))
+    stale = model_version_register(model_dir=old, activate=True)
+    settings.MELANOMA_MODELS_DIR = shipped
+
+    model_versions_register_shipped()  # the old folder still exists: an admin's choice is kept
+    stale.refresh_from_db()
+    assert stale.is_active
+
+    shutil.rmtree(old)
+    model_versions_register_shipped()
+    stale.refresh_from_db()
+    active = ModelVersion.objects.get(is_active=True)
+    assert not stale.is_active
+    assert active.version == json.loads((model_dir / "model_card.json").read_text())["version"]
