@@ -100,17 +100,14 @@ class LiteRTRunner:
 
 
 def export_runner(model: Any, *, image_size: int, check_inputs: np.ndarray) -> LiteRTRunner:
-    """Export `model` to a temporary LiteRT file, check it against Keras, and load it."""
-    from training.export import ExportError, export_tflite  # noqa: PLC0415
+    """Export `model` to a temporary LiteRT file, check it against Keras (training.export), and load it."""
+    from training.export import export_tflite, verify_tflite  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="melanoma-features-") as folder:
-        runner = LiteRTRunner(export_tflite(model, Path(folder), image_size=image_size))
-    expected = np.asarray(model(check_inputs.astype(np.float32), training=False))
-    got = np.stack([runner(model_input) for model_input in check_inputs])
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    if not np.all(np.isfinite(got)) or float(np.max(np.abs(got - expected))) > 1e-4 * scale:
-        raise ExportError("The LiteRT feature extractor does not reproduce Keras; refusing to train on it.")
-    return runner
+        path = export_tflite(model, Path(folder), image_size=image_size)
+        # Features reach ~10 (probabilities 1), so the absolute tolerance is 10x the classifier's; measured 4e-5.
+        verify_tflite(model, path, check_inputs, tolerance=1e-3)
+        return LiteRTRunner(path)  # the interpreter holds the file's contents; the folder can go
 
 
 def extract(

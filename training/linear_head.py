@@ -60,11 +60,10 @@ def fit_logistic_head(
     if model.coef_.shape[0] == 1:  # binary: logit of classes_[1] against classes_[0]
         coef[model.classes_[1]] = model.coef_[0]
         intercept[model.classes_[1]] = model.intercept_[0]
-        missing = [k for k in range(n_classes) if k not in model.classes_]
     else:
         coef[model.classes_] = model.coef_
         intercept[model.classes_] = model.intercept_
-        missing = [k for k in range(n_classes) if k not in model.classes_]
+    missing = np.setdiff1d(np.arange(n_classes), model.classes_)
     intercept[missing] = -1e4  # a class absent from training is never predicted
     kernel = (coef / scaler.scale_).T
     bias = intercept - coef @ (scaler.mean_ / scaler.scale_)

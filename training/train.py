@@ -294,6 +294,22 @@ def _dx_counts(samples: Sequence[Sample]) -> dict[str, int]:
 
 
 @dataclass
+class _FitInputs:
+    """What both recipes start from: the split, the classes, and where progress and timings go."""
+
+    config: TrainConfig
+    train_samples: Sequence[Sample]
+    val_samples: Sequence[Sample]
+    val_labels: np.ndarray
+    class_names: list[str]
+    melanoma_indices: list[int]
+    normalisation: Normalisation
+    rng: np.random.Generator
+    progress: ProgressCallback | None
+    timings: dict[str, float]
+
+
+@dataclass
 class _Fitted:
     model: Any  # keras.Model: image -> class probabilities
     val_scores: np.ndarray  # melanoma probability per validation image
@@ -303,19 +319,11 @@ class _Fitted:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _fit_logistic(
-    config: TrainConfig,
-    train_samples: Sequence[Sample],
-    val_samples: Sequence[Sample],
-    *,
-    class_names: list[str],
-    melanoma_indices: list[int],
-    normalisation: Normalisation,
-    rng: np.random.Generator,
-    progress: ProgressCallback | None,
-    timings: dict[str, float],
-) -> _Fitted:
+def _fit_logistic(run: _FitInputs) -> _Fitted:
     import keras  # noqa: PLC0415
+
+    config, train_samples, val_samples = run.config, run.train_samples, run.val_samples
+    normalisation, progress, timings = run.normalisation, run.progress, run.timings
 
     phase = time.perf_counter()
     backbone = build_backbone(config.image_size, config.weights)
@@ -333,7 +341,7 @@ def _fit_logistic(
     _notify(progress, "cache", 0, total)
     train_features = extract(
         runner, train_samples, image_size=config.image_size, normalisation=normalisation,
-        views=config.feature_views, rng=rng, progress=advance,
+        views=config.feature_views, rng=run.rng, progress=advance,
     )  # fmt: skip
     val_features = extract(
         runner, val_samples, image_size=config.image_size, normalisation=normalisation, progress=advance
@@ -343,9 +351,9 @@ def _fit_logistic(
     phase = time.perf_counter()
     _notify(progress, "train", 0, 1)
     views, count, dim = train_features.shape
-    targets = np.tile(_targets(train_samples, class_names), views)
+    targets = np.tile(_targets(train_samples, run.class_names), views)
     head = fit_logistic_head(
-        train_features.reshape(views * count, dim), targets, n_classes=len(class_names), c=config.logistic_c
+        train_features.reshape(views * count, dim), targets, n_classes=len(run.class_names), c=config.logistic_c
     )
     model = keras.Model(feature_model.input, head.to_dense(HEAD_NAME)(feature_model.output), name="melanoma_mnv2")
     _notify(progress, "train", 1, 1)
@@ -353,7 +361,7 @@ def _fit_logistic(
     layers = ", ".join(f"{name} ({pooling})" for name, pooling in FEATURE_LAYERS)
     return _Fitted(
         model=model,
-        val_scores=head.probabilities(val_features)[:, melanoma_indices].sum(axis=1),
+        val_scores=head.probabilities(val_features)[:, run.melanoma_indices].sum(axis=1),
         architecture=(
             f"MobileNetV2 (alpha 1.0, frozen ImageNet backbone); global pooling of {layers}, concatenated "
             f"({dim} features); softmax head = L2-regularised logistic regression (C={config.logistic_c}, "
@@ -371,18 +379,10 @@ def _fit_logistic(
     )
 
 
-def _fit_finetune(
-    config: TrainConfig,
-    train_samples: Sequence[Sample],
-    val_samples: Sequence[Sample],
-    *,
-    class_names: list[str],
-    melanoma_indices: list[int],
-    normalisation: Normalisation,
-    rng: np.random.Generator,
-    progress: ProgressCallback | None,
-    timings: dict[str, float],
-) -> _Fitted:
+def _fit_finetune(run: _FitInputs) -> _Fitted:
+    config, train_samples, val_samples = run.config, run.train_samples, run.val_samples
+    normalisation, progress, timings = run.normalisation, run.progress, run.timings
+    class_names, melanoma_indices = run.class_names, run.melanoma_indices
     phase = time.perf_counter()
     classifier = build_model(
         image_size=config.image_size,
@@ -394,7 +394,7 @@ def _fit_finetune(
     total_cache = len(train_samples) * config.views + len(val_samples)
     train_cache = _cache_activations(
         classifier.lower, train_samples, views=config.views, config=config, normalisation=normalisation,
-        rng=rng, progress=progress, done_offset=0, total=total_cache,
+        rng=run.rng, progress=progress, done_offset=0, total=total_cache,
     )  # fmt: skip
     val_cache = _cache_activations(
         classifier.lower, val_samples, views=1, config=config, normalisation=normalisation,
@@ -403,11 +403,10 @@ def _fit_finetune(
     timings["cache_s"] = time.perf_counter() - phase
 
     phase = time.perf_counter()
-    val_labels = np.array([sample.label for sample in val_samples], dtype=np.int32)
     history = _train_upper(
         classifier.upper, train_cache, _targets(train_samples, class_names), n_classes=len(class_names),
-        melanoma_indices=melanoma_indices, config=config, rng=rng, progress=progress,
-        val_cache=val_cache, val_labels=val_labels,
+        melanoma_indices=melanoma_indices, config=config, rng=run.rng, progress=progress,
+        val_cache=val_cache, val_labels=run.val_labels,
     )  # fmt: skip
     del train_cache
     timings["train_s"] = time.perf_counter() - phase
@@ -434,6 +433,10 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
     """Run the recipe end to end; returns the model folder (model.tflite, model_card.json, roc.png, model.keras)."""
     import keras  # noqa: PLC0415
 
+    # Checked before the data is read: a typo should not cost a dataset scan.
+    fit = {"logistic": _fit_logistic, "finetune": _fit_finetune}.get(config.head)
+    if fit is None:
+        raise ValueError(f"Unknown head {config.head!r}: use logistic or finetune.")
     timings: dict[str, float] = {}
     started = time.perf_counter()
     rng = np.random.default_rng(config.seed)
@@ -459,13 +462,13 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
     timings["load_s"] = time.perf_counter() - started
     _notify(progress, "load", 1, 1)
 
-    fit = {"logistic": _fit_logistic, "finetune": _fit_finetune}.get(config.head)
-    if fit is None:
-        raise ValueError(f"Unknown head {config.head!r}: use logistic or finetune.")
     val_labels = np.array([sample.label for sample in val_samples], dtype=np.int32)
     fitted = fit(
-        config, train_samples, val_samples, class_names=class_names, melanoma_indices=melanoma_indices,
-        normalisation=normalisation, rng=rng, progress=progress, timings=timings,
+        _FitInputs(
+            config=config, train_samples=train_samples, val_samples=val_samples, val_labels=val_labels,
+            class_names=class_names, melanoma_indices=melanoma_indices, normalisation=normalisation,
+            rng=rng, progress=progress, timings=timings,
+        )
     )  # fmt: skip
     version = _version(config)
     out_dir = Path(config.out_dir) if config.out_dir is not None else Path("var") / "models"
