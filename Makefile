@@ -2,7 +2,6 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export DJANGO_DEBUG ?= 1
 export PYTHONUNBUFFERED := 1
 
 .PHONY: run test lint bench migrate superuser train evaluate venv venv-dev clean

@@ -18,8 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "melanoma_site.settings")
-os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "melanoma_site.settings.development")
 
 from bench.common import (  # noqa: E402 - the environment above must be set before Django is imported
     Results,

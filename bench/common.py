@@ -376,8 +376,7 @@ def bench_stack(model_dir: Path) -> Iterator[BenchStack]:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
-        "DJANGO_SETTINGS_MODULE": "melanoma_site.settings",
-        "DJANGO_DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "melanoma_site.settings.development",
         "REDIS_URL": redis_server.url,
         "CACHE_URL": redis_server.url,
         "CACHE_KEY_PREFIX": f"bench-{run_id}",

@@ -143,7 +143,7 @@ class RealStack:
     def env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
         env.update(
-            DJANGO_SETTINGS_MODULE="melanoma_site.settings",
+            DJANGO_SETTINGS_MODULE="melanoma_site.settings.production",
             # Production settings (DEBUG off) but plain HTTP on loopback: no TLS terminator in front here.
             DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
             DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",

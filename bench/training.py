@@ -79,7 +79,7 @@ def bench_training(results: Results, model_dir: Path | None, *, retrain: bool) -
             results.summary["train_min"] = None
             return
         with tempfile.TemporaryDirectory(prefix="melanoma-bench-train-") as out:
-            env = {**os.environ, "DJANGO_DEBUG": "1", "DATABASE_URL": f"sqlite:///{Path(out) / 'db.sqlite3'}"}
+            env = {**os.environ, "DATABASE_URL": f"sqlite:///{Path(out) / 'db.sqlite3'}"}
             subprocess.run([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env, check=True)  # noqa: S603
             log("training: running the default train_model recipe (a few minutes)")
             started = time.monotonic()

@@ -4,7 +4,8 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "melanoma_site.settings")
+# Development unless told otherwise; a deployment sets DJANGO_SETTINGS_MODULE=melanoma_site.settings.production.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "melanoma_site.settings.development")
 
 app = Celery("melanoma_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")

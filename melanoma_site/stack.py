@@ -61,7 +61,7 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
 
 def main() -> int:
     env = dict(os.environ)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "melanoma_site.settings")
+    env.setdefault("DJANGO_SETTINGS_MODULE", "melanoma_site.settings.development")
     env.setdefault("PYTHONUNBUFFERED", "1")
     port = int(env.get("PORT", "8000"))
     var_dir = Path(env.get("MELANOMA_VAR_DIR", str(BASE_DIR / "var")))

@@ -51,7 +51,6 @@ def test_stack_starts_serves_and_stops_cleanly(tmp_path):
         if key not in {"REDIS_URL", "DATABASE_URL"} and not key.startswith(("CELERY_", "MELANOMA_"))
     }
     env.update(
-        DJANGO_DEBUG="1",
         PORT=str(port),
         MELANOMA_VAR_DIR=str(var_dir),
         DATABASE_URL=f"sqlite:///{var_dir / 'db.sqlite3'}",  # never the shared CI database

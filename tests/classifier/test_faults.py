@@ -55,7 +55,6 @@ def start_worker_process(isolated_services, private_media, tmp_path) -> Iterator
         log_path = tmp_path / f"worker-{len(started)}.log"
         env = {
             **os.environ,
-            "DJANGO_DEBUG": "1",
             "DATABASE_URL": _database_url(),
             "REDIS_URL": redis_url or isolated_services["redis_url"],
             "MELANOMA_CELERY_QUEUE": isolated_services["queue"],

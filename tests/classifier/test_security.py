@@ -266,32 +266,12 @@ def test_guessing_passwords_on_the_api_token_endpoint_is_locked_out_too(alice, s
 
 # --- production settings ------------------------------------------------------------------------
 
-_HEADERS_SCRIPT = """
-import json, django
-django.setup()
-from django.conf import settings
-from django.test import Client
-client = Client(HTTP_HOST="melanoma.example.org")
-https = client.get("/api/predictions/", secure=True)
-plain = client.get("/api/predictions/")
-print(json.dumps({
-    "debug": settings.DEBUG,
-    "session_cookie_secure": settings.SESSION_COOKIE_SECURE,
-    "csrf_cookie_secure": settings.CSRF_COOKIE_SECURE,
-    "session_cookie_httponly": settings.SESSION_COOKIE_HTTPONLY,
-    "https_status": https.status_code,
-    "https_headers": dict(https.headers),
-    "plain_status": plain.status_code,
-    "plain_location": plain.get("Location", ""),
-}))
-"""
-
 
 def _production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The environment a deployment has: no DJANGO_DEBUG, a real secret key, a host name."""
+    """The environment a deployment has: production settings, a real secret key, a host name."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "PYTEST_"))}
     env.update(
-        DJANGO_SETTINGS_MODULE="melanoma_site.settings",
+        DJANGO_SETTINGS_MODULE="melanoma_site.settings.production",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="melanoma.example.org",
         MELANOMA_VAR_DIR=str(tmp_path / "var"),
@@ -307,12 +287,14 @@ def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     )
 
 
-@pytest.mark.parametrize("debug", [None, "0"])
-def test_production_refuses_to_start_without_a_secret_key(tmp_path, debug):
+@pytest.mark.parametrize("stale_debug", [None, "1"])
+def test_production_refuses_to_start_without_a_secret_key(tmp_path, stale_debug):
+    """Production is chosen by its settings module alone: a DJANGO_DEBUG=1 left in the environment (the variable
+    older versions read) does not let it start without a key."""
     env = _production_env(tmp_path)
     del env["DJANGO_SECRET_KEY"]
-    if debug is not None:
-        env["DJANGO_DEBUG"] = debug
+    if stale_debug is not None:
+        env["DJANGO_DEBUG"] = stale_debug
     result = _run([sys.executable, "manage.py", "check"], env)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY is not set" in result.stderr
@@ -327,7 +309,7 @@ def test_check_deploy_reports_nothing(tmp_path):
 
 
 def test_production_responses_carry_the_security_headers(tmp_path):
-    result = _run([sys.executable, "-c", _HEADERS_SCRIPT], _production_env(tmp_path))
+    result = _run([sys.executable, "-m", "tests.classifier.production_headers"], _production_env(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["debug"] is False
