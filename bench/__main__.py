@@ -26,6 +26,7 @@ from bench.common import (  # noqa: E402 - the environment above must be set bef
     bench_stack,
     load_average,
     sample_images,
+    setup_django,
     shared_available,
     shipped_model_dir,
 )
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if parts & {"worker", "e2e"}:
         with bench_stack(model_dir) as stack:
-            stack.setup_django()
+            setup_django(stack)
             if "worker" in parts:
                 from bench.worker import bench_worker  # noqa: PLC0415
 

@@ -1,5 +1,6 @@
 """What every benchmark part shares: sample images, the model under test, statistics, result rows, and a
-throw-away stack (own redis-server on a free port, own SQLite file, own media folder, own Celery queue).
+throw-away stack on the harness of `make run` (own redis-server on a free port, own SQLite file, own media
+folder, own Celery queue).
 
 Nothing here imports TensorFlow or Django at module level: the measuring process must stay as lean as the
 web and worker processes it measures. The shared Redis at 127.0.0.1:6379 is never touched.
@@ -11,14 +12,11 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from melanoma_site.stack import DEVELOPMENT_SETTINGS, Stack, isolated_env
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DERM = Path(os.environ.get("MELANOMA_SHARED_DERM", str(REPO.parent / "shared" / "derm")))
@@ -135,24 +135,6 @@ def sample_images() -> tuple[SampleImage, SampleImage]:
 
 # --- the model under test ---------------------------------------------------------------------------
 
-# A MobileNetV2 of the real architecture (random weights: speed does not depend on them), for when no
-# trained model is shipped yet. Built in a subprocess: TensorFlow never enters the measuring process.
-_BENCH_MODEL_SCRIPT = """
-import sys
-from pathlib import Path
-from training.export import export_tflite
-from training.model import build_model
-from training.model_card import write_model_card
-from training.preprocessing import Normalisation
-model_dir, size = Path(sys.argv[1]), int(sys.argv[2])
-classifier = build_model(image_size=size, n_classes=2, weights=None)
-export_tflite(classifier.model, model_dir, image_size=size)
-write_model_card(model_dir, {"version": f"bench-mobilenetv2-{size}-untrained", "input_size": size,
-    "threshold": 0.5, "normalisation": Normalisation().to_card(), "metrics": {},
-    "class_names": ["not_melanoma", "melanoma"], "melanoma_index": 1, "created": "1970-01-01T00:00:00+00:00",
-    "note": "architecture only, random weights: built by bench/ because no trained model was shipped"})
-"""
-
 
 def shipped_model_dir() -> Path | None:
     """The newest usable model folder under models/ (the default model), if one is shipped."""
@@ -182,6 +164,8 @@ def bench_model_dir() -> tuple[Path, str]:
         # Timing a broken file would report the wrong graph's speed (the NaN exports kept 1064 ops, not 71).
         fallback_reason = f"shipped model {shipped.relative_to(REPO)} does not load or scores NaN, not timed"
         log(fallback_reason)
+    # An untrained MobileNetV2 of the real architecture (speed does not depend on the weights), built in a
+    # subprocess (bench/build_model.py): TensorFlow never enters the measuring process.
     target = BENCH_VAR / "models" / "bench-mobilenetv2-224"
     if (target / "model_card.json").is_file() and not _scores_finite(target):
         shutil.rmtree(target)  # cached from an older, broken export: build it again
@@ -190,7 +174,7 @@ def bench_model_dir() -> tuple[Path, str]:
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         subprocess.run(  # noqa: S603
-            [PYTHON, "-c", _BENCH_MODEL_SCRIPT, str(partial), "224"],
+            [PYTHON, "-m", "bench.build_model", str(partial), "224"],
             check=True,
             cwd=REPO,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)},
@@ -239,19 +223,6 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
-def child_pids(pid: int) -> list[int]:
-    """Direct children of `pid` (scans /proc; no psutil needed)."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return sorted(children)
-
-
 def mapped_libraries(pid: int) -> set[str]:
     files = set()
     try:
@@ -276,131 +247,46 @@ def litert_loaded(pid: int) -> bool:
     return any("/ai_edge_litert/" in path for path in mapped_libraries(pid))
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def stop_process(process: subprocess.Popen, *, timeout_s: float = 15.0) -> None:
-    """SIGTERM (warm shutdown for Celery and gunicorn), then SIGKILL of the process group if it hangs."""
-    if process.poll() is not None:
-        return
-    try:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            process.kill()
-        process.wait(timeout=5)
-
-
 # --- a throw-away stack -----------------------------------------------------------------------------
 
 
-@dataclass
-class BenchStack:
-    """Own redis-server, SQLite file (or BENCH_DATABASE_URL), media folder and queue; the model registered.
-
-    `env` is what the web server and workers are started with; `setup_django()` points this process at the
-    same database so that it can create rows through the services and read their timestamps.
-    """
-
-    directory: Path
-    env: dict[str, str]
-    redis: Any
-    model_dir: Path
-    processes: list[subprocess.Popen] = field(default_factory=list)
-
-    def setup_django(self) -> None:
-        os.environ.update(self.env)
-        import django  # noqa: PLC0415
-
-        django.setup()
-        from django.core.management import call_command  # noqa: PLC0415
-
-        # migrate registers and activates the model under MELANOMA_MODELS_DIR (classifier.apps post_migrate).
-        call_command("migrate", verbosity=0, interactive=False)
-
-    def worker_command(self, *, concurrency: int, beat: bool = False) -> list[str]:
-        """A real Celery worker as `make run` (melanoma_site/stack.py) starts one: prefork pool with
-        `concurrency` child processes, and with `beat` the embedded scheduler for the sweep."""
-        beat_options = ["--beat", "--schedule", str(self.directory / "celerybeat-schedule")] if beat else []
-        return [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "melanoma_site",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            str(concurrency),
-            "--loglevel",
-            "WARNING",
-            "-Q",
-            self.env["MELANOMA_CELERY_QUEUE"],
-            "-n",
-            f"bench-{uuid.uuid4().hex[:6]}@%h",
-            *beat_options,
-        ]
-
-    def start(self, command: list[str], *, log_name: str) -> subprocess.Popen:
-        log_file = (self.directory / f"{log_name}.log").open("ab")
-        process = subprocess.Popen(  # noqa: S603
-            command, cwd=REPO, env=self.env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.processes.append(process)
-        return process
-
-    def stop(self, process: subprocess.Popen) -> None:
-        stop_process(process)
-        if process in self.processes:
-            self.processes.remove(process)
-
-    def log_tail(self, log_name: str, chars: int = 2000) -> str:
-        path = self.directory / f"{log_name}.log"
-        return path.read_text(errors="replace")[-chars:] if path.is_file() else ""
-
-
 @contextmanager
-def bench_stack(model_dir: Path) -> Iterator[BenchStack]:
-    from melanoma_site.embedded_redis import start_embedded_redis  # noqa: PLC0415 - imports only redis
-
+def bench_stack(model_dir: Path) -> Iterator[Stack]:
+    """The stack harness of `make run` (melanoma_site/stack.py) on its own redis-server, SQLite file (or
+    BENCH_DATABASE_URL), media folder and queue, logging to files; the model under test is the only one under
+    MELANOMA_MODELS_DIR, so that migrate registers and activates it."""
     directory = Path(tempfile.mkdtemp(prefix="melanoma-bench-"))
-    redis_server = start_embedded_redis()
-    run_id = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "DJANGO_SETTINGS_MODULE": "melanoma_site.settings.development",
-        "REDIS_URL": redis_server.url,
-        "CACHE_URL": redis_server.url,
-        "CACHE_KEY_PREFIX": f"bench-{run_id}",
-        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{directory / 'db.sqlite3'}",
-        "MELANOMA_VAR_DIR": str(directory),
-        "MELANOMA_MEDIA_ROOT": str(directory / "media"),
-        "MELANOMA_CELERY_QUEUE": f"bench-{run_id}",
-        "MELANOMA_MODELS_DIR": str(model_dir.parent),
+    env = isolated_env(
+        directory,
+        settings_module=DEVELOPMENT_SETTINGS,
+        database_url=os.environ.get("BENCH_DATABASE_URL"),
+        MELANOMA_MODELS_DIR=str(model_dir.parent),
         # The per-user upload limit protects production from floods; the benchmark is one deliberate flood.
-        "MELANOMA_UPLOAD_RATE_PER_MINUTE": "100000",
-        "LOG_LEVEL": "WARNING",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    stack = BenchStack(directory=directory, env=env, redis=redis_server, model_dir=model_dir)
+        MELANOMA_UPLOAD_RATE_PER_MINUTE="100000",
+        LOG_LEVEL="WARNING",
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
+    stack = Stack(env=env, var_dir=directory / "var", log_dir=directory / "logs", log_level="WARNING")
     try:
-        yield stack
+        with stack:
+            yield stack
     finally:
-        for process in list(stack.processes):
-            stop_process(process)
-        redis_server.stop()
         if os.environ.get("BENCH_KEEP"):
             log(f"kept {directory}")
         else:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def setup_django(stack: Stack) -> None:
+    """Point this process at the stack's database, so that it can create rows through the services and read
+    their timestamps; migrate registers and activates the model under MELANOMA_MODELS_DIR."""
+    os.environ.update(stack.env)
+    import django  # noqa: PLC0415
+
+    django.setup()
+    from django.core.management import call_command  # noqa: PLC0415
+
+    call_command("migrate", verbosity=0, interactive=False)
 
 
 def load_average() -> str:

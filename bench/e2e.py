@@ -15,12 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from bench.common import (
-    PYTHON,
-    BenchStack,
     Results,
     SampleImage,
-    child_pids,
-    free_port,
     litert_loaded,
     log,
     median,
@@ -28,6 +24,7 @@ from bench.common import (
     rss_mib,
     tensorflow_loaded,
 )
+from melanoma_site.stack import Stack, child_pids
 
 WEB_WORKERS = 2
 WORKER_CONCURRENCY = 2
@@ -110,8 +107,7 @@ class RowWatcher:
             connection.close()
 
 
-def _wait_ready(client, stack: BenchStack, web) -> float:
-    started = time.monotonic()
+def _wait_ready(client, stack: Stack, web, started: float) -> float:
     while time.monotonic() - started < READY_TIMEOUT_S:
         if web.poll() is not None:
             raise RuntimeError(f"gunicorn exited: {stack.log_tail('web')}")
@@ -174,7 +170,7 @@ def _process_memory(results: Results, role: str, parent_pid: int, *, expect_lite
 
 
 def bench_e2e(
-    results: Results, stack: BenchStack, image: SampleImage, *, n_sequential: int, n_concurrent: int, warmup: int
+    results: Results, stack: Stack, image: SampleImage, *, n_sequential: int, n_concurrent: int, warmup: int
 ) -> None:
     import httpx  # noqa: PLC0415
     from django.contrib.auth import get_user_model  # noqa: PLC0415
@@ -182,33 +178,16 @@ def bench_e2e(
 
     user = get_user_model().objects.create_user(username="bench-e2e", password="bench-e2e-password-1")
     token = Token.objects.create(user=user).key
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
 
     def make_client() -> httpx.Client:
-        return httpx.Client(base_url=base_url, headers={"Authorization": f"Token {token}"}, timeout=60.0)
+        return httpx.Client(base_url=stack.base_url, headers={"Authorization": f"Token {token}"}, timeout=60.0)
 
     log("e2e: starting gunicorn and a Celery worker")
-    web = stack.start(
-        [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "melanoma_site.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(WEB_WORKERS),
-            "--timeout",
-            "60",
-            "--log-level",
-            "warning",
-        ],
-        log_name="web",
-    )
-    worker = stack.start(stack.worker_command(concurrency=WORKER_CONCURRENCY, beat=True), log_name="worker-e2e")
+    started = time.monotonic()
+    web = stack.start_web(workers=WEB_WORKERS, wait=False)
+    worker = stack.start_worker(concurrency=WORKER_CONCURRENCY, beat=True, wait=False)
     with make_client() as client:
-        ready_s = _wait_ready(client, stack, web)
+        ready_s = _wait_ready(client, stack, web, started)
     results.add("4 memory", "web server start to healthy", ready_s, "s", f"gunicorn --workers {WEB_WORKERS}")
 
     with RowWatcher() as watcher:

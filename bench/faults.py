@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 
 from bench.load import load_images
-from bench.realstack import REPO, RealStack, children, log
+from bench.realstack import REPO, RealStack, log
 
 FINISHED = ("done", "failed")
 FAULT_ENV = {
@@ -48,16 +48,6 @@ FAULT_ENV = {
     "MELANOMA_UPLOAD_RATE_PER_MINUTE": "1000",
     "LOG_LEVEL": "INFO",  # the worker log tells which mechanism brought a message back
 }
-ACTIVATE_SCRIPT = """
-from classifier.models import ModelVersion
-from classifier.services.model_versions import model_version_activate, model_version_register
-from pathlib import Path
-target = sys.argv[1]
-if Path(target).is_dir():
-    print(model_version_register(model_dir=Path(target), activate=True).version)
-else:
-    print(model_version_activate(model_version=ModelVersion.objects.get(version=target)).version)
-"""
 
 
 class Scenario:
@@ -123,7 +113,7 @@ def _running_child(stack: RealStack, pk: int, scenario: Scenario, timeout_s: flo
     pipe = str(scenario.blocked_path)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for pid in children(stack.worker.pid) if stack.worker else []:
+        for pid in stack.worker_children():
             with contextlib.suppress(OSError):
                 # Blocked in open() on the FIFO (no fd yet: the kernel waits for a writer), or reading it.
                 if Path(f"/proc/{pid}/wchan").read_text() == "wait_for_partner" or any(
@@ -143,7 +133,7 @@ def pool_child_sigkill(s: Scenario) -> tuple[bool, str]:
     os.kill(child, signal.SIGKILL)
     started = time.monotonic()
     deadline = time.monotonic() + 30
-    while not any(pid != child for pid in children(s.stack.worker.pid)) and time.monotonic() < deadline:
+    while not any(pid != child for pid in s.stack.worker_children()) and time.monotonic() < deadline:
         time.sleep(0.1)
     release()
     row = s.wait(pk, FINISHED, 60)
@@ -186,7 +176,7 @@ def stuck_running(s: Scenario) -> tuple[bool, str]:
 
     # The message is gone (as when a worker died holding it and the broker lost it) and the row says running.
     client = redis.Redis.from_url(s.stack.redis_url)
-    client.delete(s.stack.env()["MELANOMA_CELERY_QUEUE"], "unacked", "unacked_index")
+    client.delete(s.stack.env["MELANOMA_CELERY_QUEUE"], "unacked", "unacked_index")
     client.close()
     s.stack.query(
         "UPDATE classifier_prediction SET status = 'running', attempts = 1, "
@@ -200,7 +190,7 @@ def stuck_running(s: Scenario) -> tuple[bool, str]:
 
 
 def redis_down_upload(s: Scenario) -> tuple[bool, str]:
-    s.stack.stop_redis()
+    s.stack.stop_redis(crash=True)
     started = time.monotonic()
     response = s.upload()
     upload_s = time.monotonic() - started
@@ -217,7 +207,7 @@ def redis_down_upload(s: Scenario) -> tuple[bool, str]:
     first += f"row {row['status']} {time.monotonic() - back:.1f} s after Redis returned"
 
     # Redis restarted under a running worker: it reconnects and carries on.
-    s.stack.stop_redis()
+    s.stack.stop_redis(crash=True)
     time.sleep(2)
     s.stack.start_redis()
     restarted = time.monotonic()
@@ -237,7 +227,7 @@ def broken_model(s: Scenario, good_model: Path) -> tuple[bool, str]:
     good_version = data["version"]
     data["version"] = "broken-model"
     card.write_text(json.dumps(data))
-    s.stack.python(ACTIVATE_SCRIPT, str(broken_dir))
+    s.stack.run_module("bench.stack_setup", "activate", str(broken_dir))
     details, ok = [], True
     for damage in ("missing", "corrupt"):
         model_file = broken_dir / "model.tflite"
@@ -256,7 +246,7 @@ def broken_model(s: Scenario, good_model: Path) -> tuple[bool, str]:
             f"({model_check.get('error', '')[:60]}); landing page {landing.status_code}"
         )
         failed_pk = s.stack.query("SELECT MAX(id) FROM classifier_prediction WHERE status = 'failed'")[0][0]
-    s.stack.python(ACTIVATE_SCRIPT, good_version)
+    s.stack.run_module("bench.stack_setup", "activate", good_version)
     retry = s.client.post(f"/api/predictions/{failed_pk}/retry/")
     row = s.wait(failed_pk, FINISHED, 60)
     health = s.client.get("/healthz")
@@ -284,10 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     outcomes: list[tuple[str, bool, str]] = []
     with stack:
-        good_model = Path(stack.python("from classifier.models import ModelVersion\n"
-                                       "from classifier.services.model_versions import model_version_resolve_path\n"
-                                       "print(model_version_resolve_path(ModelVersion.objects.get(is_active=True)))"
-                                       ).strip())  # fmt: skip
+        good_model = Path(stack.run_module("bench.stack_setup", "active-path").strip())
         with httpx.Client(base_url=stack.base_url, timeout=60) as client:
             login = client.post("/api/token/", data={"username": "load000", "password": stack.password})
             client.headers.update({"Authorization": f"Token {login.json()['token']}", "Accept": "application/json"})

@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from bench.common import BenchStack, Results, SampleImage, log, median
+from bench.common import Results, SampleImage, log, median
+from melanoma_site.stack import Stack
 
 RUN_TIMEOUT_S = 300.0
 
@@ -41,7 +42,7 @@ def _requeue(ids: list[int]) -> None:
         prediction_rerun(prediction=prediction)
 
 
-def _wait_all_finished(stack: BenchStack, ids: list[int], process) -> list[tuple[str, datetime]]:
+def _wait_all_finished(stack: Stack, ids: list[int], process) -> list[tuple[str, datetime]]:
     from classifier.models import Prediction  # noqa: PLC0415
 
     finished = (Prediction.Status.DONE, Prediction.Status.FAILED)
@@ -57,7 +58,7 @@ def _wait_all_finished(stack: BenchStack, ids: list[int], process) -> list[tuple
 
 def bench_worker(
     results: Results,
-    stack: BenchStack,
+    stack: Stack,
     image: SampleImage,
     *,
     n_predictions: int,
@@ -80,11 +81,12 @@ def bench_worker(
             first_run = False
             log(f"worker: concurrency {concurrency}, run {repeat + 1}/{repeats}")
             started_wall = time.time()
-            process = stack.start(stack.worker_command(concurrency=concurrency), log_name="worker")
+            # Not waiting for "ready.": the start-up is part of what is measured (first completed_at).
+            process = stack.start_worker(concurrency=concurrency, beat=False, wait=False)
             try:
                 rows = _wait_all_finished(stack, ids, process)
             finally:
-                stack.stop(process)
+                stack.stop_worker()
             failed = sum(1 for status, _ in rows if status != "done")
             if failed:
                 raise RuntimeError(f"{failed} predictions failed in the worker benchmark: {stack.log_tail('worker')}")

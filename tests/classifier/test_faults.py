@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
-from bench.realstack import children
 from classifier.models import Prediction
 from classifier.services.predictions import prediction_create
 from melanoma_site.celery import app as celery_app
-from melanoma_site.embedded_redis import start_embedded_redis
+from melanoma_site.stack import Stack, isolated_env
 from tests.conftest import wait_for_status
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -47,47 +43,38 @@ def _publish_to(url: str) -> None:
 
 
 @pytest.fixture
-def start_worker_process(isolated_services, private_media, tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
-    """Start `celery worker` (prefork, 1 process) as production does, on this run's database/queue/media."""
-    started: list[subprocess.Popen] = []
+def worker_stack(isolated_services, private_media, tmp_path) -> Iterator[Callable[..., Stack]]:
+    """worker_stack(own_redis=False): the stack harness of `make run` (melanoma_site/stack.py) on this run's
+    database, queue and media folder, with a real Celery worker (prefork, 1 process) as production runs it;
+    with `own_redis`, on a redis-server of its own that the test can stop and start again."""
+    stacks: list[Stack] = []
 
-    def start(redis_url: str | None = None) -> subprocess.Popen:
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": redis_url or isolated_services["redis_url"],
-            "MELANOMA_CELERY_QUEUE": isolated_services["queue"],
-            "MELANOMA_MEDIA_ROOT": str(private_media),
-            "CACHE_KEY_PREFIX": isolated_services["queue"],
-        }
-        command = [sys.executable, "-m", "celery", "-A", "melanoma_site", "worker", "--pool", "prefork"]
-        command += ["--concurrency", "1", "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
-        process = subprocess.Popen(  # noqa: S603
-            command, cwd=settings.BASE_DIR, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT
+    def make(*, own_redis: bool = False) -> Stack:
+        env = isolated_env(
+            tmp_path / f"stack-{len(stacks)}",
+            settings_module=os.environ["DJANGO_SETTINGS_MODULE"],
+            database_url=_database_url(),
+            queue=isolated_services["queue"],
+            media_root=private_media,
         )
-        started.append(process)
-        deadline = time.monotonic() + 60
-        while "ready." not in log_path.read_text():
-            assert process.poll() is None, log_path.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the worker did not start"
-            time.sleep(0.2)
-        process.log_path = log_path  # type: ignore[attr-defined]
-        return process
+        stack = Stack(
+            env=env,
+            var_dir=tmp_path / f"stack-{len(stacks)}" / "var",
+            redis_url=None if own_redis else isolated_services["redis_url"],
+            log_dir=tmp_path / f"stack-{len(stacks)}" / "logs",
+            worker_concurrency=1,
+        )
+        stacks.append(stack)
+        stack.start_redis()
+        return stack
 
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    yield make
+    for stack in stacks:
+        stack.close()
 
 
 def test_worker_killed_mid_task_redelivers_and_completes_once(
-    start_worker_process, active_model, alice, real_photo_bytes, private_media, broker_outage_free
+    worker_stack, active_model, alice, real_photo_bytes, private_media, broker_outage_free
 ):
     prediction = prediction_create(user=alice, upload=real_photo_bytes)  # queued; no worker runs yet
     stored = private_media / prediction.image.name
@@ -95,16 +82,17 @@ def test_worker_killed_mid_task_redelivers_and_completes_once(
     stored.unlink()
     os.mkfifo(stored)  # the task will block reading the photo until we write it
 
-    worker = start_worker_process()
+    stack = worker_stack()
+    stack.start_worker()
     running = wait_for_status(prediction.pk, {Prediction.Status.RUNNING, *FINISHED})
     assert running.status == Prediction.Status.RUNNING
-    (child,) = children(worker.pid)
+    (child,) = stack.worker_children()
     os.kill(child, signal.SIGKILL)  # mid-task: the row is claimed, the message not yet acknowledged
 
     # The worker replaces the dead process and the message comes back (acks_late + reject_on_worker_lost);
     # the redelivered task reclaims the row and blocks on the pipe again. Now let it read the photo.
     deadline = time.monotonic() + 60
-    while not any(pid != child for pid in children(worker.pid)):
+    while not any(pid != child for pid in stack.worker_children()):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     writer = threading.Thread(target=lambda: stored.write_bytes(photo), daemon=True)
@@ -112,10 +100,10 @@ def test_worker_killed_mid_task_redelivers_and_completes_once(
 
     done = wait_for_status(prediction.pk, FINISHED)
     writer.join(timeout=10)
-    assert done.status == Prediction.Status.DONE, (done.error, worker.log_path.read_text()[-3000:])
+    assert done.status == Prediction.Status.DONE, (done.error, stack.log_tail("worker"))
     assert done.attempts == 2  # claimed by the killed run and by the redelivery, completed once
     assert 0.0 <= done.melanoma_probability <= 1.0
-    assert "WorkerLostError" in worker.log_path.read_text() or "exited with" in worker.log_path.read_text()
+    assert "WorkerLostError" in stack.log("worker") or "exited with" in stack.log("worker")
 
 
 @pytest.fixture
@@ -125,25 +113,19 @@ def broker_outage_free(isolated_services) -> Iterator[None]:
     _publish_to(isolated_services["redis_url"])
 
 
-def test_redis_restart_under_a_running_worker(
-    start_worker_process, active_model, alice, make_upload, broker_outage_free
-):
-    redis_server = start_embedded_redis()
-    port = int(redis_server.url.rsplit(":", 1)[1].split("/")[0])
-    try:
-        _publish_to(redis_server.url)
-        start_worker_process(redis_server.url)
-        before = wait_for_status(prediction_create(user=alice, upload=make_upload(seed=1)).pk, FINISHED)
-        assert before.status == Prediction.Status.DONE
+def test_redis_restart_under_a_running_worker(worker_stack, active_model, alice, make_upload, broker_outage_free):
+    stack = worker_stack(own_redis=True)
+    _publish_to(stack.redis_url)
+    stack.start_worker()
+    before = wait_for_status(prediction_create(user=alice, upload=make_upload(seed=1)).pk, FINISHED)
+    assert before.status == Prediction.Status.DONE
 
-        redis_server.stop()
-        time.sleep(1)
-        redis_server = start_embedded_redis(port=port)  # same address, empty: a restart without persistence
+    stack.stop_redis()
+    time.sleep(1)
+    stack.start_redis()  # same address, empty: a restart without persistence
 
-        after = wait_for_status(prediction_create(user=alice, upload=make_upload(seed=2)).pk, FINISHED, timeout_s=90)
-        assert after.status == Prediction.Status.DONE, after.error
-    finally:
-        redis_server.stop()
+    after = wait_for_status(prediction_create(user=alice, upload=make_upload(seed=2)).pk, FINISHED, timeout_s=90)
+    assert after.status == Prediction.Status.DONE, after.error
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
