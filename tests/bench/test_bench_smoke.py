@@ -81,14 +81,15 @@ def test_tensorflow_detector_and_rss_on_real_processes():
     # sys.modules in this process, and see nothing in a fresh interpreter that never imports it.
     assert tensorflow_loaded(os.getpid()) == ("tensorflow" in sys.modules)
     assert (rss_mib(os.getpid()) or 0) > 0
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # A bare interpreter reading its program from a pipe that stays open: idle, and it imports nothing.
+    child = subprocess.Popen([sys.executable], stdin=subprocess.PIPE)
     try:
         time.sleep(0.3)
         assert not tensorflow_loaded(child.pid)
         assert (rss_mib(child.pid) or 0) > 0
     finally:
         child.kill()
-        child.wait()
+        child.communicate()
 
 
 def test_generated_photo_and_percentile():
