@@ -321,8 +321,9 @@ class BenchStack:
         django.setup()
         from django.core.management import call_command  # noqa: PLC0415
 
-        # migrate registers and activates the model under MELANOMA_MODELS_DIR (classifier.apps post_migrate).
         call_command("migrate", verbosity=0, interactive=False)
+        # Registers and activates the model under MELANOMA_MODELS_DIR, as `make run` does.
+        call_command("register_models", verbosity=0)
 
     def worker_command(self, *, concurrency: int, beat: bool = False) -> list[str]:
         """A real Celery worker as `make run` (melanoma_site/stack.py) starts one: prefork pool with

@@ -1,7 +1,7 @@
 """`make run`: the whole service in one command, stopped by one Ctrl-C.
 
-Migrates (no prompts; the post-migrate hook registers the shipped model), collects static files, starts an
-embedded Redis when REDIS_URL is unset, then the web server (gunicorn) and a Celery worker with the
+Migrates (no prompts), registers the shipped models (`manage.py register_models`), collects static files,
+starts an embedded Redis when REDIS_URL is unset, then the web server (gunicorn) and a Celery worker with the
 embedded beat scheduler that runs the stuck-prediction sweep. Each child runs in its own process group, so
 stopping kills its workers too: nothing is left behind.
 
@@ -86,6 +86,7 @@ def main() -> int:
             _log(f"embedded Redis at {embedded_redis.url} (set REDIS_URL to use your own)")
 
         _run_step(["manage.py", "migrate", "--no-input", "-v", "1"], env)
+        _run_step(["manage.py", "register_models"], env)
         _run_step(["manage.py", "collectstatic", "--no-input", "-v", "0"], env)
 
         bin_dir = Path(sys.executable).parent
