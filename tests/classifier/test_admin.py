@@ -27,7 +27,7 @@ def _version(version: str, *, active: bool = False, **metrics) -> ModelVersion:
         version=version, path=f"models/{version}", threshold=0.3, metrics=metrics
     )
     if active:
-        # `migrate` may have activated the shipped model already: activation switches it off.
+        # Through the service: it switches off any other active version (the one-active constraint).
         model_version = model_version_activate(model_version=model_version)
     return model_version
 

@@ -290,3 +290,19 @@ def test_shipped_model_replaces_an_active_version_whose_folder_is_gone(db, model
     active = ModelVersion.objects.get(is_active=True)
     assert not stale.is_active
     assert active.version == json.loads((model_dir / "model_card.json").read_text())["version"]
+
+
+def test_services_send_the_task_by_name_and_never_import_the_task_module():
+    """The task module imports the services; the other way round would be a cycle (and would load the worker's
+    code into the web process)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    services = Path(settings.BASE_DIR) / "classifier" / "services"
+    for module in services.glob("*.py"):
+        assert "classifier.tasks" not in module.read_text(), module.name
+    from classifier.services.prediction_queue import PREDICTION_RUN_TASK
+    from classifier.tasks import prediction_run_task
+
+    assert prediction_run_task.name == PREDICTION_RUN_TASK
