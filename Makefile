@@ -20,11 +20,12 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-train.txt requirements-dev.txt requi
 venv: $(VENV)/.runtime
 venv-dev: $(VENV)/.dev
 
-run: $(VENV)/.runtime  ## web server + Celery worker (+ embedded Redis when REDIS_URL is unset)
+run: $(VENV)/.runtime  ## web server + Celery worker (+ embedded Redis when REDIS_URL is unset); migrates, registers models/
 	$(PY) -m melanoma_site.stack
 
-migrate: $(VENV)/.runtime
+migrate: $(VENV)/.runtime  ## the database schema, then the shipped models (register_models)
 	$(PY) manage.py migrate --no-input
+	$(PY) manage.py register_models
 
 superuser: $(VENV)/.runtime  ## an admin account for /admin/
 	$(PY) manage.py createsuperuser

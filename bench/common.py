@@ -254,7 +254,7 @@ def litert_loaded(pid: int) -> bool:
 def bench_stack(model_dir: Path) -> Iterator[Stack]:
     """The stack harness of `make run` (melanoma_site/stack.py) on its own redis-server, SQLite file (or
     BENCH_DATABASE_URL), media folder and queue, logging to files; the model under test is the only one under
-    MELANOMA_MODELS_DIR, so that migrate registers and activates it."""
+    MELANOMA_MODELS_DIR, so that `register_models` registers and activates it."""
     directory = Path(tempfile.mkdtemp(prefix="melanoma-bench-"))
     env = isolated_env(
         directory,
@@ -279,7 +279,7 @@ def bench_stack(model_dir: Path) -> Iterator[Stack]:
 
 def setup_django(stack: Stack) -> None:
     """Point this process at the stack's database, so that it can create rows through the services and read
-    their timestamps; migrate registers and activates the model under MELANOMA_MODELS_DIR."""
+    their timestamps; `register_models` registers and activates the model under MELANOMA_MODELS_DIR."""
     os.environ.update(stack.env)
     import django  # noqa: PLC0415
 
@@ -287,6 +287,7 @@ def setup_django(stack: Stack) -> None:
     from django.core.management import call_command  # noqa: PLC0415
 
     call_command("migrate", verbosity=0, interactive=False)
+    call_command("register_models", verbosity=0)
 
 
 def load_average() -> str:

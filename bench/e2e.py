@@ -86,7 +86,7 @@ class RowWatcher:
 
         from classifier.models import Prediction  # noqa: PLC0415
 
-        finished = (Prediction.Status.DONE, Prediction.Status.FAILED)
+        finished = Prediction.FINISHED_STATUSES
         try:
             while not self._stop.is_set():
                 with self._lock:

@@ -23,7 +23,7 @@ def _create_rows(user, image: SampleImage, count: int) -> list[int]:
     worker reads the stored copy either way, and re-preparing a 12 MP photo N times only slows set-up)."""
     from django.core.files.storage import default_storage  # noqa: PLC0415
 
-    from classifier.services.predictions import prediction_create  # noqa: PLC0415
+    from classifier.services.prediction_writes import prediction_create  # noqa: PLC0415
 
     first = prediction_create(user=user, upload=image.data)
     with default_storage.open(first.image.name, "rb") as stored:
@@ -36,7 +36,7 @@ def _create_rows(user, image: SampleImage, count: int) -> list[int]:
 
 def _requeue(ids: list[int]) -> None:
     from classifier.models import Prediction  # noqa: PLC0415
-    from classifier.services.predictions import prediction_rerun  # noqa: PLC0415
+    from classifier.services.prediction_writes import prediction_rerun  # noqa: PLC0415
 
     for prediction in Prediction.objects.filter(pk__in=ids):
         prediction_rerun(prediction=prediction)
@@ -45,7 +45,7 @@ def _requeue(ids: list[int]) -> None:
 def _wait_all_finished(stack: Stack, ids: list[int], process) -> list[tuple[str, datetime]]:
     from classifier.models import Prediction  # noqa: PLC0415
 
-    finished = (Prediction.Status.DONE, Prediction.Status.FAILED)
+    finished = Prediction.FINISHED_STATUSES
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
         if Prediction.objects.filter(pk__in=ids, status__in=finished).count() == len(ids):

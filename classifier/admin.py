@@ -1,11 +1,10 @@
 """Django admin: clinicians review predictions (ground truth for retraining); staff manage model versions.
+The user admin is accounts/admin.py.
 
 Actions and saves go through the same services as the pages and the API.
 """
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -14,12 +13,11 @@ from django.utils.html import format_html
 
 from classifier.models import ModelVersion, Prediction
 from classifier.services.model_versions import model_version_activate
-from classifier.services.predictions import (
+from classifier.services.prediction_writes import (
     PredictionStateError,
     prediction_delete,
     prediction_mark_reviewed,
     prediction_rerun,
-    user_delete_account,
 )
 
 admin.site.site_header = "Skin check administration"
@@ -124,7 +122,7 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="Verdict", ordering="verdict")
     def verdict_short(self, prediction: Prediction) -> str:
         # The full wording is for patients; a reviewer scanning a list needs one word.
-        return {"refer": "Refer", "low_risk": "Low risk"}.get(prediction.verdict, "—")
+        return {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}.get(prediction.verdict, "—")
 
     @admin.display(description="Probability", ordering="melanoma_probability")
     def probability(self, prediction: Prediction) -> str:
@@ -252,20 +250,3 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return
         model_version = model_version_activate(model_version=queryset.get())
         self.message_user(request, f"Model version {model_version.version} is now active.", messages.SUCCESS)
-
-
-User = get_user_model()
-if admin.site.is_registered(User):
-    admin.site.unregister(User)
-
-
-@admin.register(User)
-class PatientAwareUserAdmin(UserAdmin):
-    """Deleting a user here deletes their photo files too (a cascade alone would leave them on disk)."""
-
-    def delete_model(self, request: HttpRequest, obj) -> None:
-        user_delete_account(user=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for user in queryset:
-            user_delete_account(user=user)

@@ -1,5 +1,7 @@
 """Database rows: trained model versions and the predictions made with them."""
 
+from __future__ import annotations
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -36,9 +38,18 @@ class Prediction(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    # A finished prediction changes no more unless someone asks again (retry, re-run); pages stop polling it.
+    FINISHED_STATUSES = (Status.DONE, Status.FAILED)
+    NOTE_MAX_LENGTH = 2000
+
     class Verdict(models.TextChoices):
         REFER = "refer", "Have this lesion checked by a dermatologist"
         LOW_RISK = "low_risk", "Low risk"
+
+        @classmethod
+        def for_score(cls, *, melanoma_probability: float, threshold: float) -> Prediction.Verdict:
+            """The decision rule, the same everywhere: at or above the threshold, refer."""
+            return cls.REFER if melanoma_probability >= threshold else cls.LOW_RISK
 
     class BodySite(models.TextChoices):
         HEAD_NECK = "head_neck", "Head / neck"
@@ -58,7 +69,7 @@ class Prediction(models.Model):
     image = models.FileField(upload_to="lesions/", max_length=255)
     thumbnail = models.FileField(upload_to="thumbnails/", max_length=255, blank=True)
     body_site = models.CharField(max_length=32, choices=BodySite.choices, default=BodySite.UNKNOWN)
-    note = models.TextField(blank=True, max_length=2000)
+    note = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     melanoma_probability = models.FloatField(null=True, blank=True)
@@ -90,3 +101,7 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"Prediction {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED_STATUSES

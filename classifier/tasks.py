@@ -17,7 +17,8 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from classifier.services.predictions import (
+from classifier.services.prediction_queue import PREDICTION_RUN_TASK
+from classifier.services.prediction_runs import (
     TRANSIENT_DB_ERRORS,
     prediction_fail,
     prediction_run,
@@ -63,7 +64,7 @@ class PredictionTask(Task):
 @shared_task(
     bind=True,
     base=PredictionTask,
-    name="classifier.prediction_run",
+    name=PREDICTION_RUN_TASK,  # the services send it by this name
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=settings.MELANOMA_TASK_SOFT_TIME_LIMIT_S,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from classifier.views import accounts, images, predictions
+from classifier.views import images, predictions
 
 app_name = "classifier"
 
@@ -13,7 +13,4 @@ urlpatterns = [
     path("predictions/<int:pk>/delete/", predictions.prediction_delete_view, name="prediction_delete"),
     path("predictions/<int:pk>/image/", images.prediction_image, name="prediction_image"),
     path("predictions/<int:pk>/thumbnail/", images.prediction_thumbnail, name="prediction_thumbnail"),
-    path("accounts/signup/", accounts.signup, name="signup"),
-    path("accounts/", accounts.account, name="account"),
-    path("accounts/delete/", accounts.account_delete, name="account_delete"),
 ]

@@ -6,7 +6,7 @@ beat that runs the stuck-prediction sweep). It waits until each is ready, expose
 children) for fault injection, and stops everything it started: stopping a child kills its whole group, so
 nothing is left behind.
 
-`python -m melanoma_site.stack` is `make run`: migrate (no prompts; the post-migrate hook registers the shipped
+`python -m melanoma_site.stack` is `make run`: migrate (no prompts), `register_models` (registers the shipped
 model), collect static files, then Redis (embedded when REDIS_URL is unset), web and worker + beat, until one
 Ctrl-C. Environment: PORT (8000), DATABASE_URL (SQLite under var/ by default), REDIS_URL (embedded when
 unset), WEB_CONCURRENCY (2 gunicorn workers), CELERY_CONCURRENCY (2 worker processes),
@@ -357,7 +357,11 @@ def main() -> int:
         if stack.redis_url is None:
             stack.start_redis()
             _log(f"embedded Redis at {stack.redis_url} (set REDIS_URL to use your own)")
-        for step in (["migrate", "--no-input", "-v", "1"], ["collectstatic", "--no-input", "-v", "0"]):
+        for step in (
+            ["migrate", "--no-input", "-v", "1"],
+            ["register_models"],
+            ["collectstatic", "--no-input", "-v", "0"],
+        ):
             _log(f"manage.py {' '.join(step)}")
             stack.manage(*step)
         _log(f"started web (gunicorn, pid {stack.start_web().pid})")

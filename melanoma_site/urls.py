@@ -10,5 +10,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", landing, name="landing"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("accounts.urls")),
     path("", include("classifier.urls")),
 ]

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from classifier.images import ImageRejected
-from classifier.services.predictions import PredictionStateError
+from classifier.services.prediction_writes import PredictionStateError
 
 UNREADABLE_UPLOAD_MESSAGE = (
     "The upload could not be read: the form is damaged or the file name is too long. "

@@ -4,7 +4,6 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from classifier.models import Prediction
-from classifier.services.predictions import NOTE_MAX_LENGTH
 
 
 class PredictionCreateSerializer(serializers.Serializer):
@@ -15,7 +14,7 @@ class PredictionCreateSerializer(serializers.Serializer):
     body_site = serializers.ChoiceField(
         choices=Prediction.BodySite.choices, required=False, default=Prediction.BodySite.UNKNOWN
     )
-    note = serializers.CharField(max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
+    note = serializers.CharField(max_length=Prediction.NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
 
 
 class PredictionSerializer(serializers.ModelSerializer):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 
 from django.conf import settings
-from django.core.files.storage import default_storage
-from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -28,8 +26,9 @@ from classifier.api.serializers import (
 from classifier.api.throttling import UploadRateThrottle, upload_rate_message
 from classifier.images import too_large_message
 from classifier.models import Prediction
+from classifier.private_files import private_file_response
 from classifier.selectors import prediction_get_for_user, prediction_list_for_user
-from classifier.services.predictions import prediction_create, prediction_delete, prediction_retry
+from classifier.services.prediction_writes import prediction_create, prediction_delete, prediction_retry
 from classifier.uploads import upload_too_large
 
 _ERRORS = {
@@ -57,15 +56,6 @@ class TokenView(ObtainAuthToken):
                     detail=f"Too many failed log-ins for this account. Please try again in {minutes} minutes.",
                 ) from None
             raise
-
-
-def _private_file_response(field_file: FieldFile) -> FileResponse:
-    if not field_file or not default_storage.exists(field_file.name):
-        raise Http404("Image not found.")
-    response = FileResponse(default_storage.open(field_file.name, "rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"  # medical photos: never in a shared cache
-    response["Content-Disposition"] = "inline"
-    return response
 
 
 @extend_schema_view(
@@ -140,10 +130,10 @@ class PredictionViewSet(
     )
     @action(detail=True, methods=["get"])
     def image(self, request: Request, pk: int) -> FileResponse:
-        return _private_file_response(self.get_object().image)
+        return private_file_response(self.get_object().image)
 
     @extend_schema(summary="A small thumbnail (JPEG)", responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def thumbnail(self, request: Request, pk: int) -> FileResponse:
         prediction = self.get_object()
-        return _private_file_response(prediction.thumbnail or prediction.image)
+        return private_file_response(prediction.thumbnail or prediction.image)

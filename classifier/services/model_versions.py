@@ -55,9 +55,10 @@ def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
 def model_versions_register_shipped() -> list[ModelVersion]:
     """Register every model folder shipped under MELANOMA_MODELS_DIR; activate the newest if none is active.
 
-    Runs after `migrate`, so a fresh clone predicts out of the box. Also after an upgrade that replaced the
-    shipped model: if the active version's folder is gone (a `git pull` removed it), the newest shipped one
-    takes over, rather than every upload failing until an admin notices.
+    `manage.py register_models` (run by `make run` and `make migrate`) calls it, so a fresh clone predicts out
+    of the box. It also keeps an upgrade that replaced the shipped model working: if the active version's
+    folder is gone (a `git pull` removed it), the newest shipped one takes over, rather than every upload
+    failing until an admin notices.
     """
     models_dir = Path(settings.MELANOMA_MODELS_DIR)
     registered = [

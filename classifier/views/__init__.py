@@ -1,1 +1,1 @@
-"""Server-rendered pages, split by what they show: pages, accounts, predictions, images."""
+"""Server-rendered pages, split by what they show: pages, predictions, images (account pages: accounts/views.py)."""

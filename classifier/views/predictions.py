@@ -14,10 +14,9 @@ from django.views.decorators.http import require_POST, require_safe
 
 from classifier.forms import UploadForm
 from classifier.images import ImageRejected, too_large_message
-from classifier.models import Prediction
 from classifier.ratelimit import upload_rate_limit_hit
 from classifier.selectors import prediction_get_for_user, prediction_list_for_user
-from classifier.services.predictions import (
+from classifier.services.prediction_writes import (
     PredictionStateError,
     prediction_create,
     prediction_delete,
@@ -26,7 +25,6 @@ from classifier.services.predictions import (
 from classifier.uploads import upload_too_large
 
 HISTORY_PAGE_SIZE = 12
-_FINISHED = {Prediction.Status.DONE, Prediction.Status.FAILED}
 
 
 def _rejection_message(error: ImageRejected) -> str:
@@ -83,7 +81,7 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "classifier/result.html",
-        {"prediction": prediction, "finished": prediction.status in _FINISHED},
+        {"prediction": prediction, "finished": prediction.is_finished},
     )
 
 
@@ -98,7 +96,7 @@ def prediction_status(request: HttpRequest, pk: int) -> JsonResponse:
         {
             "id": prediction.pk,
             "status": prediction.status,
-            "finished": prediction.status in _FINISHED,
+            "finished": prediction.is_finished,
             "html": html,
         }
     )

@@ -65,7 +65,7 @@ def jpeg_upload() -> Callable[..., SimpleUploadedFile]:
 def make_prediction(ui_private_media, jpeg_upload):
     """A prediction made by the real upload service (so its files exist), then put in the wanted state."""
     from classifier.models import ModelVersion, Prediction
-    from classifier.services.predictions import prediction_create
+    from classifier.services.prediction_writes import prediction_create
 
     def make(*, user, status: str = "queued", probability: float = 0.82, **fields) -> Prediction:
         prediction = prediction_create(user=user, upload=jpeg_upload(), body_site=fields.pop("body_site", "trunk"))

@@ -1,4 +1,5 @@
-"""Django admin: prediction list and review, re-run, model-version activation. Actions go through services."""
+"""Django admin: prediction list and review, re-run, model-version activation. Actions go through services.
+(The user admin is tested in tests/accounts/test_user_admin.py.)"""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _version(version: str, *, active: bool = False, **metrics) -> ModelVersion:
         version=version, path=f"models/{version}", threshold=0.3, metrics=metrics
     )
     if active:
-        # `migrate` may have activated the shipped model already: activation switches it off.
+        # Through the service: it switches off any other active version (the one-active constraint).
         model_version = model_version_activate(model_version=model_version)
     return model_version
 
@@ -194,20 +195,3 @@ def test_deleting_a_prediction_in_the_admin_deletes_its_files(
         admin_client_ui.post(reverse("admin:classifier_prediction_delete", args=[kept.pk]), {"post": "yes"})
     assert Prediction.objects.count() == 0
     assert stored_files(ui_private_media) == []
-
-
-def test_deleting_a_user_in_the_admin_deletes_their_files(
-    admin_client_ui, alice, bob, make_prediction, ui_private_media, django_capture_on_commit_callbacks
-):
-    from django.contrib.auth import get_user_model
-
-    from tests.classifier.page_helpers import stored_files
-
-    make_prediction(user=alice)
-    bobs = make_prediction(user=bob)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client_ui.post(reverse("admin:auth_user_delete", args=[alice.pk]), {"post": "yes"})
-    assert response.status_code == 302
-    assert not get_user_model().objects.filter(pk=alice.pk).exists()
-    assert list(Prediction.objects.all()) == [bobs]
-    assert len(stored_files(ui_private_media)) == 2

@@ -12,7 +12,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from classifier.models import Prediction
-from classifier.services.predictions import prediction_create, prediction_fail
+from classifier.services.prediction_runs import prediction_fail
+from classifier.services.prediction_writes import prediction_create
 from tests.conftest import TEST_PASSWORD, media_files
 
 pytestmark = pytest.mark.django_db
@@ -195,7 +196,7 @@ def test_detail_owner_sees_all_fields(alice, alice_prediction):
 
 
 def test_detail_of_a_done_prediction(alice, alice_prediction, active_model):
-    from classifier.services.predictions import prediction_run
+    from classifier.services.prediction_runs import prediction_run
 
     prediction_run(prediction_id=alice_prediction.pk)
     body = client_for(alice).get(detail_url(alice_prediction.pk)).json()

@@ -22,7 +22,7 @@ from PIL import Image, ImageFile
 from rest_framework.authtoken.models import Token
 
 from classifier.models import Prediction
-from classifier.services.predictions import prediction_run
+from classifier.services.prediction_runs import prediction_run
 from tests.conftest import media_files
 from tests.corpus import CASES, TEST_UPLOAD_LIMIT_BYTES, Case, encode, multipart_body
 

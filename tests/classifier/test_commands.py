@@ -290,3 +290,45 @@ def test_train_model_bad_data_is_a_command_error(tmp_path):
         run("train_model", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "models"))
     assert set(ModelVersion.objects.values_list("version", flat=True)) == rows_before
     assert not (tmp_path / "models").exists()
+
+
+# register_models --------------------------------------------------------------------------------------------------
+
+
+def test_register_models_registers_and_activates_the_shipped_folders(tiny_model_template, tmp_path, settings):
+    shipped = tmp_path / "models"
+    shutil.copytree(tiny_model_template, shipped / "tiny-test")
+    settings.MELANOMA_MODELS_DIR = shipped
+    ModelVersion.objects.all().delete()
+
+    stdout, _ = run("register_models")
+
+    assert "Registered tiny-test" in stdout
+    assert "Active model: tiny-test" in stdout
+    assert list(ModelVersion.objects.filter(is_active=True).values_list("version", flat=True)) == ["tiny-test"]
+    run("register_models")  # again, as every `make run` does: nothing doubles
+    assert ModelVersion.objects.count() == 1
+
+
+def test_register_models_keeps_the_active_version_an_admin_chose(active_model, tiny_model_template, tmp_path, settings):
+    shipped = tmp_path / "models"
+    card = json.loads((tiny_model_template / "model_card.json").read_text())
+    shutil.copytree(tiny_model_template, shipped / "newer")
+    card.update(version="newer", created="2999-01-01T00:00:00+00:00")
+    (shipped / "newer" / "model_card.json").write_text(json.dumps(card))
+    settings.MELANOMA_MODELS_DIR = shipped
+
+    stdout, _ = run("register_models")
+
+    assert "Registered newer" in stdout
+    assert ModelVersion.objects.get(is_active=True).version == active_model.version
+
+
+def test_register_models_with_nothing_shipped(tmp_path, settings):
+    settings.MELANOMA_MODELS_DIR = tmp_path / "empty"
+    ModelVersion.objects.all().delete()
+
+    stdout, _ = run("register_models")
+
+    assert "No model folders under" in stdout
+    assert "Active model: none" in stdout

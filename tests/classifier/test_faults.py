@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 
 from classifier.models import Prediction
-from classifier.services.predictions import prediction_create
+from classifier.services.prediction_writes import prediction_create
 from melanoma_site.celery import app as celery_app
 from melanoma_site.stack import Stack, isolated_env
 from tests.conftest import wait_for_status
@@ -138,7 +138,8 @@ def test_broken_active_model_fails_predictions_with_a_reason_site_stays_up_and_a
 
     from classifier.inference import clear_cache
     from classifier.services.model_versions import model_version_activate, model_version_register
-    from classifier.services.predictions import prediction_retry, prediction_run
+    from classifier.services.prediction_runs import prediction_run
+    from classifier.services.prediction_writes import prediction_retry
 
     broken_dir = tmp_path / "broken-model"
     shutil.copytree(model_dir, broken_dir)

@@ -31,7 +31,8 @@ from PIL import ExifTags, Image
 from rest_framework.authtoken.models import Token
 
 from classifier.models import Prediction
-from classifier.services.predictions import prediction_create, prediction_fail
+from classifier.services.prediction_runs import prediction_fail
+from classifier.services.prediction_writes import prediction_create
 from tests.conftest import TEST_PASSWORD, media_files
 from tests.corpus import jpeg, jpeg_with_gps, multipart_body
 
@@ -194,14 +195,14 @@ def test_every_post_form_carries_a_csrf_token_and_is_refused_without_it(alice, p
     signed_in = _session_client(alice)
     anonymous = Client()
     pages = {
-        anonymous: [reverse("login"), reverse("classifier:signup"), reverse("password_reset")],
+        anonymous: [reverse("login"), reverse("accounts:signup"), reverse("password_reset")],
         signed_in: [
             reverse("classifier:upload"),
             reverse("classifier:history"),
             reverse("classifier:prediction_detail", args=[failed.pk]),
             reverse("classifier:prediction_delete", args=[failed.pk]),
-            reverse("classifier:account"),
-            reverse("classifier:account_delete"),
+            reverse("accounts:account"),
+            reverse("accounts:account_delete"),
             reverse("password_change"),
         ],
     }
@@ -212,7 +213,7 @@ def test_every_post_form_carries_a_csrf_token_and_is_refused_without_it(alice, p
         reverse("classifier:upload"),
         reverse("classifier:prediction_retry", args=[failed.pk]),
         reverse("classifier:prediction_delete", args=[failed.pk]),
-        reverse("classifier:account_delete"),
+        reverse("accounts:account_delete"),
         reverse("password_change"),
         reverse("logout"),
     } <= actions, actions
@@ -344,11 +345,11 @@ def test_the_csp_breaks_no_page(alice, private_media):
     pages = [
         (Client(), reverse("landing")),
         (Client(), reverse("login")),
-        (Client(), reverse("classifier:signup")),
+        (Client(), reverse("accounts:signup")),
         (signed_in, reverse("classifier:upload")),
         (signed_in, reverse("classifier:history")),
         (signed_in, reverse("classifier:prediction_detail", args=[prediction.pk])),
-        (signed_in, reverse("classifier:account")),
+        (signed_in, reverse("accounts:account")),
     ]
     root = get_user_model().objects.create_superuser("root", "root@example.org", TEST_PASSWORD)
     admin = _session_client(root)
@@ -426,7 +427,7 @@ def test_deleting_the_account_removes_every_row_token_and_file(
     browser.force_login(alice)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = browser.post(reverse("classifier:account_delete"), {"password": TEST_PASSWORD})
+        response = browser.post(reverse("accounts:account_delete"), {"password": TEST_PASSWORD})
     assert response.status_code == 302
 
     assert not get_user_model().objects.filter(username="alice").exists()

@@ -13,17 +13,14 @@ from PIL import Image
 
 from classifier.images import ImageRejected
 from classifier.models import ModelVersion, Prediction
-from classifier.services.predictions import (
+from classifier.services.prediction_runs import prediction_fail, prediction_run, predictions_requeue_stuck
+from classifier.services.prediction_writes import (
     PredictionStateError,
     prediction_create,
     prediction_delete,
-    prediction_fail,
     prediction_mark_reviewed,
     prediction_rerun,
     prediction_retry,
-    prediction_run,
-    predictions_requeue_stuck,
-    user_delete_account,
 )
 from tests.conftest import media_files
 
@@ -241,22 +238,6 @@ def test_delete_removes_row_and_both_files(alice, make_upload, private_media, dj
     assert media_files(private_media) == []
 
 
-def test_user_delete_account_removes_every_row_and_file_of_theirs(
-    alice, bob, make_upload, private_media, django_capture_on_commit_callbacks
-):
-    for _ in range(3):
-        _create(alice, make_upload)
-    kept = _create(bob, make_upload)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        user_delete_account(user=alice)
-
-    assert not get_user_model().objects.filter(username="alice").exists()
-    assert list(Prediction.objects.values_list("pk", flat=True)) == [kept.pk]
-    remaining = {str(path.relative_to(private_media)) for path in media_files(private_media)}
-    assert remaining == {kept.image.name, kept.thumbnail.name}
-
-
 def test_redelivered_message_reclaims_a_row_its_dead_worker_left_running(alice, make_upload, active_model):
     prediction = _create(alice, make_upload)
     Prediction.objects.filter(pk=prediction.pk).update(status="running", started_at=timezone.now(), attempts=1)
@@ -284,7 +265,7 @@ def test_a_model_that_returns_nan_fails_the_prediction_instead_of_a_verdict(alic
 
 
 def test_shipped_model_replaces_an_active_version_whose_folder_is_gone(db, model_dir, tmp_path, settings):
-    """After an upgrade removed the old shipped folder, migrate's hook activates the new shipped model."""
+    """After an upgrade removed the old shipped folder, registering the shipped models activates the new one."""
     import shutil
 
     from classifier.services.model_versions import model_version_register, model_versions_register_shipped
@@ -309,3 +290,19 @@ def test_shipped_model_replaces_an_active_version_whose_folder_is_gone(db, model
     active = ModelVersion.objects.get(is_active=True)
     assert not stale.is_active
     assert active.version == json.loads((model_dir / "model_card.json").read_text())["version"]
+
+
+def test_services_send_the_task_by_name_and_never_import_the_task_module():
+    """The task module imports the services; the other way round would be a cycle (and would load the worker's
+    code into the web process)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    services = Path(settings.BASE_DIR) / "classifier" / "services"
+    for module in services.glob("*.py"):
+        assert "classifier.tasks" not in module.read_text(), module.name
+    from classifier.services.prediction_queue import PREDICTION_RUN_TASK
+    from classifier.tasks import prediction_run_task
+
+    assert prediction_run_task.name == PREDICTION_RUN_TASK

@@ -7,19 +7,16 @@ from datetime import timedelta
 import pytest
 
 from classifier.models import ModelVersion, Prediction
-from classifier.services.predictions import (
-    prediction_create,
-    prediction_enqueue,
-    prediction_retry,
-    predictions_requeue_stuck,
-)
+from classifier.services.prediction_queue import prediction_enqueue
+from classifier.services.prediction_runs import predictions_requeue_stuck
+from classifier.services.prediction_writes import prediction_create, prediction_retry
 from classifier.tasks import prediction_run_task
 from melanoma_site.celery import app as celery_app
 from tests.conftest import wait_for_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FINISHED = {Prediction.Status.DONE, Prediction.Status.FAILED}
+FINISHED = set(Prediction.FINISHED_STATUSES)
 
 
 def test_upload_is_analysed_by_the_worker(celery_worker, active_model, alice, real_photo_bytes):

@@ -43,7 +43,7 @@ def test_landing_says_what_the_service_does_and_does_not(client):
 
 @pytest.mark.parametrize(
     "url_name",
-    ["classifier:upload", "classifier:history", "classifier:account", "classifier:account_delete", "password_change"],
+    ["classifier:upload", "classifier:history", "accounts:account", "accounts:account_delete", "password_change"],
 )
 def test_pages_require_login(client, url_name):
     response = client.get(reverse(url_name))

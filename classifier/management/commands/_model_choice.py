@@ -23,14 +23,14 @@ def model_version_for_command(version: str | None) -> ModelVersion:
         model_version = ModelVersion.objects.filter(version=version).first()
         if model_version is None:
             known = list(ModelVersion.objects.order_by("version").values_list("version", flat=True))
-            listed = ", ".join(known) if known else "none registered yet (run `manage.py train_model` or `migrate`)"
+            listed = ", ".join(known) if known else "none registered yet (run `manage.py register_models`)"
             raise CommandError(f"Unknown model version {version!r}. Known versions: {listed}.")
         return model_version
     model_version = model_version_get_active()
     if model_version is None:
         raise CommandError(
             "No model is active. Train one with `manage.py train_model --activate`, register the shipped one with "
-            "`manage.py migrate`, or name one with --version."
+            "`manage.py register_models`, or name one with --version."
         )
     return model_version
 

@@ -55,8 +55,9 @@ class Command(ModelCommand):
             if result.melanoma_probability is None:
                 rows.append((str(result.path), None, FAILED_LABEL, result.error))
             else:
-                refer = result.melanoma_probability >= threshold
-                label = Prediction.Verdict.REFER if refer else Prediction.Verdict.LOW_RISK
+                label = Prediction.Verdict.for_score(
+                    melanoma_probability=result.melanoma_probability, threshold=threshold
+                )
                 rows.append((str(result.path), result.melanoma_probability, label.value, ""))
 
         width = max(len(row[0]) for row in rows)

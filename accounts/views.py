@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 
-from classifier.forms import AccountDeleteForm, SignUpForm
-from classifier.services.predictions import user_delete_account
+from accounts.forms import AccountDeleteForm, SignUpForm
+from accounts.services import user_delete
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -36,7 +36,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = request.user
         logout(request)
-        user_delete_account(user=user)
+        user_delete(user=user)
         messages.success(request, "Your account, photos and results are deleted.")
         return redirect("landing")
     return render(

@@ -23,7 +23,7 @@ def _logged_in(client: Client) -> bool:
 
 def test_signup_creates_the_account_and_logs_in(client):
     response = client.post(
-        reverse("classifier:signup"),
+        reverse("accounts:signup"),
         {"username": "dana", "email": "dana@example.org", "password1": PASSWORD, "password2": PASSWORD},
     )
     assert response.status_code == 302
@@ -45,7 +45,7 @@ def test_signup_creates_the_account_and_logs_in(client):
     ],
 )
 def test_signup_errors_are_shown_and_create_nothing(client, alice, data, field):
-    response = client.post(reverse("classifier:signup"), data)
+    response = client.post(reverse("accounts:signup"), data)
     assert response.status_code == 400
     assert response.context["form"].errors[field]
     assert 'class="errorlist' in response.content.decode()
@@ -54,7 +54,7 @@ def test_signup_errors_are_shown_and_create_nothing(client, alice, data, field):
 
 
 def test_signup_page_labels_every_field(client):
-    html = client.get(reverse("classifier:signup")).content.decode()
+    html = client.get(reverse("accounts:signup")).content.decode()
     for field_id in ("id_username", "id_email", "id_password1", "id_password2"):
         assert f'for="{field_id}"' in html
 
@@ -140,15 +140,15 @@ def test_reset_for_an_unknown_email_sends_nothing_and_says_the_same(client):
 
 def test_account_page(client, alice):
     client.force_login(alice)
-    html = client.get(reverse("classifier:account")).content.decode()
+    html = client.get(reverse("accounts:account")).content.decode()
     assert "alice" in html
-    assert reverse("classifier:account_delete") in html
+    assert reverse("accounts:account_delete") in html
 
 
 def test_delete_account_with_a_wrong_password_changes_nothing(client, alice, make_prediction, ui_private_media):
     make_prediction(user=alice)
     client.force_login(alice)
-    response = client.post(reverse("classifier:account_delete"), {"password": "wrong"})
+    response = client.post(reverse("accounts:account_delete"), {"password": "wrong"})
     assert response.status_code == 400
     assert User.objects.filter(username="alice").exists()
     assert Prediction.objects.count() == 1
@@ -162,9 +162,9 @@ def test_delete_account_removes_the_user_rows_and_files_only_theirs(
     make_prediction(user=alice, status="done")
     bobs = make_prediction(user=bob)
     client.force_login(alice)
-    assert client.get(reverse("classifier:account_delete")).status_code == 200
+    assert client.get(reverse("accounts:account_delete")).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("classifier:account_delete"), {"password": PASSWORD})
+        response = client.post(reverse("accounts:account_delete"), {"password": PASSWORD})
     assert response.status_code == 302
     assert response["Location"] == reverse("landing")
     assert not User.objects.filter(username="alice").exists()
@@ -179,10 +179,10 @@ def test_delete_account_removes_the_user_rows_and_files_only_theirs(
 def test_csrf_is_enforced_on_account_forms(alice, make_prediction):
     make_prediction(user=alice)
     client = Client(enforce_csrf_checks=True)
-    assert client.post(reverse("classifier:signup"), {"username": "x"}).status_code == 403
+    assert client.post(reverse("accounts:signup"), {"username": "x"}).status_code == 403
     assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}).status_code == 403
     client.force_login(alice)
-    assert client.post(reverse("classifier:account_delete"), {"password": PASSWORD}).status_code == 403
+    assert client.post(reverse("accounts:account_delete"), {"password": PASSWORD}).status_code == 403
     assert client.post(reverse("logout")).status_code == 403
     assert User.objects.filter(username="alice").exists()
     assert Prediction.objects.count() == 1

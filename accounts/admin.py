@@ -1,0 +1,25 @@
+"""The user admin: Django's, except that deleting a user goes through the account service."""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.services import user_delete
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class PatientAwareUserAdmin(UserAdmin):
+    """Deleting a user here deletes their photo files too (a cascade alone would leave them on disk)."""
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        user_delete(user=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset:
+            user_delete(user=user)

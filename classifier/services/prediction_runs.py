@@ -1,0 +1,153 @@
+"""Worker-side writes for Prediction rows: run inference, fail with a reason, and the sweep that re-queues
+predictions whose message was lost. Celery tasks (classifier/tasks.py) are thin wrappers around these."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import timedelta
+
+from django.core.files.storage import default_storage
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db.models import F, Q
+from django.utils import timezone
+
+from classifier.models import Prediction
+from classifier.services.prediction_queue import prediction_enqueue
+
+logger = logging.getLogger(__name__)
+
+Status = Prediction.Status
+
+# Errors worth retrying: the database or the broker is briefly unreachable. Anything else is a bug or bad
+# input, and retrying it only delays the readable failure.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+
+def _release_claim(prediction_id: int) -> None:
+    """Give a claimed row back to the queue so that a retry of the task can claim it again."""
+    try:
+        Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
+            status=Status.QUEUED, queued_at=timezone.now()
+        )
+    except DatabaseError:
+        # The database is still down: the row stays `running` and the sweep re-queues it after the hard limit.
+        logger.warning("Could not release prediction %s", prediction_id, exc_info=True)
+
+
+def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Prediction | None:
+    """Run inference for one queued prediction. Safe to call twice for the same id: only the call that
+    claims the row (`queued` -> `running`) does any work, so a duplicate message does nothing twice.
+
+    reclaim_running: the broker redelivered this very message because the worker that held it died (SIGKILL,
+    out of memory, lost connection). The row it left `running` is then claimed again instead of waiting
+    for the sweep; a message is held by one worker at a time, so nobody else is working on it.
+
+    Returns the row (None when it no longer exists). Inference errors (model unavailable, unreadable image)
+    mark the row failed with their message. Transient database errors give the row back to the queue and
+    propagate so that the task can retry.
+    """
+    from classifier.inference import InferenceError, predict_melanoma  # loads no model at import time
+
+    claimable = (Status.QUEUED, Status.RUNNING) if reclaim_running else (Status.QUEUED,)
+    claimed = Prediction.objects.filter(id=prediction_id, status__in=claimable).update(
+        status=Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1, error=""
+    )
+    if claimed != 1:
+        logger.info("Prediction %s is not queued (done, running elsewhere or deleted); skipping", prediction_id)
+        return Prediction.objects.filter(id=prediction_id).first()
+
+    prediction = Prediction.objects.get(id=prediction_id)
+    try:
+        with default_storage.open(prediction.image.name, "rb") as stored:
+            image_bytes = stored.read()
+    except (FileNotFoundError, ValueError):
+        return prediction_fail(
+            prediction_id=prediction_id, reason="The stored photo is missing; please upload it again."
+        )
+
+    started = time.perf_counter()
+    try:
+        result = predict_melanoma(image_bytes)
+    except InferenceError as error:
+        return prediction_fail(prediction_id=prediction_id, reason=str(error) or error.__class__.__name__)
+    except TRANSIENT_DB_ERRORS:
+        _release_claim(prediction_id)
+        raise
+    inference_ms = (time.perf_counter() - started) * 1000.0
+
+    probability = float(result.melanoma_probability)
+    threshold = float(result.threshold)
+    if not (math.isfinite(probability) and 0.0 <= probability <= 1.0):
+        # A broken model (e.g. NaN outputs) must not produce a verdict; NaN would also be stored as NULL.
+        logger.error("Model %s returned %r for prediction %s", result.model_version, probability, prediction_id)
+        return prediction_fail(
+            prediction_id=prediction_id,
+            reason="The model could not score this photo. The team has been notified; please try again later.",
+        )
+    # Only a row that is still ours (running) is written: it may have been deleted meanwhile.
+    updated = Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
+        status=Status.DONE,
+        melanoma_probability=probability,
+        threshold=threshold,
+        verdict=Prediction.Verdict.for_score(melanoma_probability=probability, threshold=threshold),
+        model_version_id=result.model_version_id,
+        inference_ms=inference_ms,
+        completed_at=timezone.now(),
+        error="",
+    )
+    if updated != 1:
+        logger.info("Prediction %s changed while it ran; result discarded", prediction_id)
+    return Prediction.objects.filter(id=prediction_id).first()
+
+
+def prediction_fail(*, prediction_id: int, reason: str) -> Prediction | None:
+    """Mark an unfinished prediction failed with a reason a person can read."""
+    Prediction.objects.filter(id=prediction_id, status__in=(Status.QUEUED, Status.RUNNING)).update(
+        status=Status.FAILED, error=reason[:2000], completed_at=timezone.now()
+    )
+    return Prediction.objects.filter(id=prediction_id).first()
+
+
+def predictions_requeue_stuck(
+    *, running_older_than: timedelta, queued_older_than: timedelta, max_attempts: int = 3
+) -> dict[str, list[int]]:
+    """The periodic sweep. Re-queues predictions whose message was lost:
+    - `running` past the hard time limit (their worker died and the message is gone), unless they have
+      already been attempted max_attempts times, in which case they fail with a reason;
+    - `queued` for longer than queued_older_than (the broker was down when they were uploaded).
+    A duplicate message is harmless: only one task can claim the row.
+    """
+    now = timezone.now()
+    report: dict[str, list[int]] = {"requeued": [], "failed": []}
+
+    stale_running = Prediction.objects.filter(status=Status.RUNNING, started_at__lt=now - running_older_than)
+    for prediction_id, attempts in stale_running.values_list("id", "attempts"):
+        if attempts >= max_attempts:
+            prediction_fail(
+                prediction_id=prediction_id,
+                reason="The analysis was interrupted several times. Please try again later.",
+            )
+            report["failed"].append(prediction_id)
+        elif (
+            Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
+                status=Status.QUEUED, queued_at=now
+            )
+            == 1
+        ):
+            report["requeued"].append(prediction_id)
+
+    stale_queued = Prediction.objects.filter(status=Status.QUEUED).filter(
+        Q(queued_at__lt=now - queued_older_than) | Q(queued_at__isnull=True, created_at__lt=now - queued_older_than)
+    )
+    for prediction_id in stale_queued.values_list("id", flat=True):
+        # Refresh queued_at so that one sweep interval passes before this row is sent again.
+        if Prediction.objects.filter(id=prediction_id, status=Status.QUEUED).update(queued_at=now) == 1:
+            report["requeued"].append(prediction_id)
+
+    for prediction_id in report["requeued"]:
+        prediction_enqueue(prediction_id=prediction_id)
+    if report["requeued"] or report["failed"]:
+        logger.info("Sweep: re-queued %s, failed %s", report["requeued"], report["failed"])
+    return report
