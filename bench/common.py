@@ -143,7 +143,7 @@ from pathlib import Path
 from training.export import export_tflite
 from training.model import build_model
 from training.model_card import write_model_card
-from training.preprocessing import Normalisation
+from lesion_model.preprocessing import Normalisation
 model_dir, size = Path(sys.argv[1]), int(sys.argv[2])
 classifier = build_model(image_size=size, n_classes=2, weights=None)
 export_tflite(classifier.model, model_dir, image_size=size)
@@ -156,7 +156,7 @@ write_model_card(model_dir, {"version": f"bench-mobilenetv2-{size}-untrained", "
 
 def shipped_model_dir() -> Path | None:
     """The newest usable model folder under models/ (the default model), if one is shipped."""
-    from training.model_card import ModelCardError, read_model_card  # noqa: PLC0415
+    from lesion_model.model_card import ModelCardError, read_model_card  # noqa: PLC0415
 
     usable: list[tuple[str, Path]] = []
     for card_path in sorted((REPO / "models").glob("*/model_card.json")):
@@ -202,11 +202,11 @@ def bench_model_dir() -> tuple[Path, str]:
 
 
 def _scores_finite(model_dir: Path) -> bool:
-    from training.model_card import ModelCardError  # noqa: PLC0415
-    from training.serving import LiteRTScorer  # noqa: PLC0415 - no TensorFlow
+    from lesion_model.model_card import ModelCardError  # noqa: PLC0415
+    from lesion_model.scorer import MelanomaScorer  # noqa: PLC0415 - no TensorFlow
 
     try:
-        scorer = LiteRTScorer(model_dir, num_threads=1)
+        scorer = MelanomaScorer(model_dir, num_threads=1)
         pixels = np.full((scorer.input_size, scorer.input_size, 3), 128, dtype=np.uint8)
         return bool(np.isfinite(scorer.score_bytes(_encode_png(pixels))))
     except ModelCardError:  # the scorer refuses non-finite scores itself
