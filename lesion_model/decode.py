@@ -176,6 +176,8 @@ def _transform_to_srgb(icc_profile: bytes, mode: str) -> tuple[str, ImageCms.Ima
         # An RGB profile applies to anything that becomes RGB (palette, RGBA); CMYK and grey ones only to their mode.
         if input_mode is None or (input_mode != "RGB" and mode != input_mode):
             return None
-        return space, ImageCms.buildTransform(profile, _SRGB, input_mode, "RGB")
+        # NOCACHE: LittleCMS's one-pixel cache makes a shared transform unsafe across threads (evaluation
+        # decodes on several).
+        return space, ImageCms.buildTransform(profile, _SRGB, input_mode, "RGB", flags=ImageCms.Flags.NOCACHE)
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return None
