@@ -56,6 +56,13 @@ def test_predict_images_needs_only_the_runtime(active_model, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_system_checks_need_only_the_runtime():
+    result = run_runtime_only("check")  # imports the URLconf, every view, the admin and the API
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("command", ["evaluate_model", "train_model"])
 def test_training_commands_say_what_to_install(command, tmp_path):
     result = run_runtime_only(command, "--data", str(tmp_path))
