@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from lesion_model.preprocessing import Normalisation
 from training.export import export_tflite
 from training.model import build_model
 from training.model_card import write_model_card
-from training.preprocessing import Normalisation
 
 
 def main(argv: list[str]) -> None:

@@ -138,7 +138,7 @@ def sample_images() -> tuple[SampleImage, SampleImage]:
 
 def shipped_model_dir() -> Path | None:
     """The newest usable model folder under models/ (the default model), if one is shipped."""
-    from training.model_card import ModelCardError, read_model_card  # noqa: PLC0415
+    from lesion_model.model_card import ModelCardError, read_model_card  # noqa: PLC0415
 
     usable: list[tuple[str, Path]] = []
     for card_path in sorted((REPO / "models").glob("*/model_card.json")):
@@ -186,11 +186,11 @@ def bench_model_dir() -> tuple[Path, str]:
 
 
 def _scores_finite(model_dir: Path) -> bool:
-    from training.model_card import ModelCardError  # noqa: PLC0415
-    from training.serving import LiteRTScorer  # noqa: PLC0415 - no TensorFlow
+    from lesion_model.model_card import ModelCardError  # noqa: PLC0415
+    from lesion_model.scorer import MelanomaScorer  # noqa: PLC0415 - no TensorFlow
 
     try:
-        scorer = LiteRTScorer(model_dir, num_threads=1)
+        scorer = MelanomaScorer(model_dir, num_threads=1)
         pixels = np.full((scorer.input_size, scorer.input_size, 3), 128, dtype=np.uint8)
         return bool(np.isfinite(scorer.score_bytes(_encode_png(pixels))))
     except ModelCardError:  # the scorer refuses non-finite scores itself

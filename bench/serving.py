@@ -1,6 +1,6 @@
 """Part 1: the serving path per image (decode + preprocess + model), ours versus the seed's.
 
-Ours: training.serving.LiteRTScorer.score_bytes (what classifier.inference calls in the worker), in this
+Ours: lesion_model.scorer.MelanomaScorer.score_bytes (what classifier.inference calls in the worker), in this
 process, with the worker's thread count. The seed's: Keras MobileNetV2 + PIL resize + `model.predict`, in a
 subprocess (bench.keras_baseline) so that TensorFlow never loads here. Both run in the same `make bench`,
 so the ratio holds on a busy machine.
@@ -19,7 +19,7 @@ from bench.common import PYTHON, REPO, Results, SampleImage, log, median, time_c
 
 def _stage_breakdown(scorer, data: bytes, *, repeats: int, warmup: int) -> dict[str, float]:
     """Median ms of decode+resize, normalisation and the model alone: where the time goes."""
-    from training.preprocessing import load_image, to_model_input  # noqa: PLC0415
+    from lesion_model.preprocessing import load_image, to_model_input  # noqa: PLC0415
 
     image = load_image(data, scorer.input_size)
     model_input = to_model_input(image, scorer.normalisation)
@@ -67,13 +67,14 @@ def run_keras_baseline(model_dir: Path, images: list[SampleImage], *, repeats: i
 def bench_serving(
     results: Results, model_dir: Path, images: tuple[SampleImage, SampleImage], *, repeats: int, warmup: int
 ) -> None:
-    from training.serving import LiteRTScorer, default_num_threads  # noqa: PLC0415 - no TensorFlow
+    from lesion_model.litert import default_num_threads  # noqa: PLC0415 - no TensorFlow
+    from lesion_model.scorer import MelanomaScorer  # noqa: PLC0415
 
     worker_threads = default_num_threads()
-    scorer = LiteRTScorer(model_dir)
+    scorer = MelanomaScorer(model_dir)
     # The other thread count, for comparison: 1 thread if the worker uses more, else 2.
     other_threads = 1 if worker_threads > 1 else 2
-    scorer_other = LiteRTScorer(model_dir, num_threads=other_threads)
+    scorer_other = MelanomaScorer(model_dir, num_threads=other_threads)
     ours_timings: dict[str, list[float]] = {}
 
     def measure_ours() -> None:

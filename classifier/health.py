@@ -11,7 +11,7 @@ from django.views.decorators.http import require_safe
 
 from classifier.selectors import model_version_get_active
 from classifier.services.model_versions import model_version_resolve_path
-from training.model_card import TFLITE_FILENAME, ModelCardError, read_model_card
+from lesion_model.model_card import TFLITE_FILENAME, ModelCardError, read_model_card
 
 BROKER_TIMEOUT_S = 1.0
 TFLITE_IDENTIFIER = b"TFL3"

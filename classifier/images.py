@@ -2,23 +2,21 @@
 
 No Django models here. `image_prepare_upload` turns whatever a person uploaded into two clean JPEGs (a
 downscaled, upright, metadata-free copy for the worker and the result page, and a thumbnail for history)
-or raises `ImageRejected` with a message a person can act on.
+or raises `ImageRejected` with a message a person can act on. Pixels are decoded by `lesion_model.decode`
+(upright, RGB, sRGB), the path the worker and training use too.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import IO
 
-import numpy as np
 from django.conf import settings
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
-from pillow_heif import register_heif_opener
+from PIL import Image
 
-register_heif_opener()  # phones send HEIC; Pillow learns to open it by content, not by name
+from lesion_model.decode import AnimatedImage, ImageError, ImageTooLarge, decode, open_image
 
 logger = logging.getLogger(__name__)
 
@@ -106,37 +104,6 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Any Pillow mode -> 8-bit RGB. Transparency goes onto white, as a person would see it."""
-    if image.mode in {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}:
-        # Pillow's own I;16 -> L conversion clips at 255 instead of scaling; scale the 16-bit range down.
-        pixels = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if pixels.max(initial=0) > 255 else 255.0
-        image = Image.fromarray(np.clip(pixels * (255.0 / peak), 0, 255).astype(np.uint8), mode="L")
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    return image
-
-
-def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
-    """Phones tag photos with wide-gamut profiles (Display P3); we drop the profile, so convert first."""
-    if not icc_profile:
-        return image
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
-        converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return image  # an unreadable profile: keep the pixels as they are rather than refuse the photo
-    return converted or image
-
-
 def _encode_jpeg(image: Image.Image, quality: int) -> bytes:
     # A fresh image carries no info dict, so nothing (EXIF, GPS, XMP, ICC, comments) can ride along.
     clean = Image.new("RGB", image.size)
@@ -167,13 +134,14 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
     thumbnail_max_side = int(getattr(settings, "MELANOMA_THUMBNAIL_MAX_SIDE", DEFAULT_THUMBNAIL_MAX_SIDE))
 
     try:
-        with warnings.catch_warnings():
-            # Our own pixel limit below is stricter; Pillow's warning would only be noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))  # reads the header only; no pixels are decoded yet
-    except Image.DecompressionBombError as error:
-        raise ImageRejected(_too_many_pixels_message(max_pixels), status_code=413) from error
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        # Reads the header only. The declared width x height is checked before any decoding: a few-KB file can
+        # declare billions of pixels.
+        image = open_image(data, max_pixels=max_pixels)
+    except ImageTooLarge as error:
+        raise ImageRejected(_too_many_pixels_message(max_pixels, error.width, error.height), status_code=413) from error
+    except AnimatedImage as error:
+        raise ImageRejected(str(error)) from error
+    except ImageError as error:
         raise ImageRejected(
             f"This file is not a photo we can read. Please upload a {ACCEPTED_FORMATS_TEXT} image."
         ) from error
@@ -187,25 +155,16 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
         )
 
     source_width, source_height = image.size
-    if source_width * source_height > max_pixels:
-        # Checked on the declared size, before decoding: a few-KB file can declare billions of pixels.
-        raise ImageRejected(_too_many_pixels_message(max_pixels, source_width, source_height), status_code=413)
     if min(source_width, source_height) < MIN_SIDE:
         raise ImageRejected(f"The image is too small ({source_width}x{source_height} pixels) to assess.")
 
     try:
-        if source_format in {"JPEG", "MPO"}:
-            # Decode straight at 1/2, 1/4 or 1/8 scale when the stored copy is that much smaller: a 12 MP
-            # phone photo then decodes in a fraction of the time and memory.
-            image.draft("RGB", _fit(source_width, source_height, stored_max_side))
-        icc_profile = image.info.get("icc_profile")
-        image.load()
-        image = ImageOps.exif_transpose(image)  # make it upright; the EXIF tag itself is dropped below
-        image = _to_rgb(image)
-        image = _to_srgb(image, icc_profile)
-    except Image.DecompressionBombError as error:
+        # A JPEG decodes straight at 1/2, 1/4 or 1/8 scale when the stored copy is that much smaller. Upright and
+        # sRGB: the EXIF tag and the ICC profile are dropped from the stored copy below.
+        image = decode(image, draft_size=_fit(source_width, source_height, stored_max_side))
+    except ImageTooLarge as error:
         raise ImageRejected(_too_many_pixels_message(max_pixels), status_code=413) from error
-    except (OSError, ValueError, SyntaxError, EOFError) as error:
+    except ImageError as error:
         logger.info("Upload could not be decoded: %s", error)
         raise ImageRejected(
             "The image file is incomplete or damaged and could not be read. Please upload it again."

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from classifier.models import ModelVersion
 from classifier.selectors import model_version_get_active
 from classifier.services.model_versions import model_version_resolve_path
-from training.model_card import ModelCardError
-from training.preprocessing import ImageError
-from training.serving import LiteRTScorer
+from lesion_model.decode import ImageError
+from lesion_model.model_card import ModelCardError
+from lesion_model.scorer import MelanomaScorer
 
 
 class InferenceError(Exception):
@@ -39,11 +39,11 @@ class InferenceResult:
 
 
 # (ModelVersion id, path) -> scorer; one entry: the active model of this process.
-_cache: dict[tuple[int, str], LiteRTScorer] = {}
+_cache: dict[tuple[int, str], MelanomaScorer] = {}
 _cache_lock = threading.Lock()
 
 
-def _scorer_for(model_version: ModelVersion) -> LiteRTScorer:
+def _scorer_for(model_version: ModelVersion) -> MelanomaScorer:
     key = (model_version.pk, model_version.path)
     scorer = _cache.get(key)
     if scorer is not None:
@@ -52,7 +52,7 @@ def _scorer_for(model_version: ModelVersion) -> LiteRTScorer:
         scorer = _cache.get(key)
         if scorer is None:
             try:
-                scorer = LiteRTScorer(model_version_resolve_path(model_version))
+                scorer = MelanomaScorer(model_version_resolve_path(model_version))
             except ModelCardError as error:
                 raise ModelUnavailable(f"Model {model_version.version} cannot be loaded: {error}") from error
             _cache.clear()  # drop the previous version's interpreter
@@ -60,7 +60,7 @@ def _scorer_for(model_version: ModelVersion) -> LiteRTScorer:
     return scorer
 
 
-def get_active_scorer() -> tuple[ModelVersion, LiteRTScorer]:
+def get_active_scorer() -> tuple[ModelVersion, MelanomaScorer]:
     model_version = model_version_get_active()
     if model_version is None:
         raise ModelUnavailable("No model is active. Register one with `manage.py train_model --activate` or migrate.")

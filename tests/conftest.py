@@ -218,14 +218,14 @@ def staff(db):
 
 def _shipped_model_dirs() -> list[Path]:
     """Shipped model folders that load and give a finite score (a broken export is ML's test to catch)."""
-    from training.model_card import ModelCardError
-    from training.serving import LiteRTScorer
+    from lesion_model.model_card import ModelCardError
+    from lesion_model.scorer import MelanomaScorer
 
     probe = encode_image(Image.fromarray(lesion_pixels()), "JPEG")
     usable = []
     for card in sorted(Path(django_settings.MELANOMA_MODELS_DIR).glob("*/model_card.json")):
         try:
-            score = LiteRTScorer(card.parent).score_bytes(probe)
+            score = MelanomaScorer(card.parent).score_bytes(probe)
         except (ModelCardError, ValueError, OSError, RuntimeError) as error:
             warnings.warn(f"Shipped model {card.parent.name} is not usable: {error}", stacklevel=1)
             continue

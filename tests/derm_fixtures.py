@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from lesion_model.preprocessing import Normalisation
 from training.model_card import write_model_card
-from training.preprocessing import Normalisation
 
 ISIC_2018_COLUMNS = ["MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
 ISIC_2019_COLUMNS = [*ISIC_2018_COLUMNS, "SCC", "UNK"]

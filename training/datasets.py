@@ -13,14 +13,14 @@ Supported layouts (images may sit anywhere below the folder; they are found by f
 
 Every image is checked (present, opens with Pillow, not a duplicate by name or by content). Problems raise a
 `DatasetError` that lists them, or with `skip_bad=True` the bad images are left out and listed in
-`Dataset.skipped` — never silently dropped.
+`Dataset.skipped` — never silently dropped. Images are opened here, and decoded for training, through
+`lesion_model.decode`: the path uploads and the worker use.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import os
 import re
 from collections import Counter, defaultdict
@@ -29,9 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from lesion_model.decode import ImageError, open_image
+from lesion_model.files import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 POSITIVE_CLASS_FOLDERS = frozenset({"melanoma", "malignant", "mel"})
 SPLIT_FOLDERS = frozenset({"train", "training", "test", "val", "valid", "validation"})
 ISIC_TASK3_COLUMNS = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC", "SCC", "UNK")
@@ -237,9 +237,11 @@ def _check_image(path: Path) -> tuple[str, str | None]:
         return "", "unreadable: empty file"
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        # Opened as training will decode it (lesion_model.decode): an animation or an absurd size is caught here,
+        # not halfway through training. verify() checks the data without decoding the pixels.
+        with open_image(data) as image:
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (ImageError, OSError, SyntaxError, ValueError) as error:
         return digest, f"unreadable: not a valid image ({error})"
     return digest, None
 

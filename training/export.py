@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from training.model_card import TFLITE_FILENAME
+from lesion_model.litert import LiteRTModel
+from lesion_model.model_card import TFLITE_FILENAME
 
 # float32 export; LiteRT and Keras differ only by kernel rounding (measured ~1e-6 on probabilities).
 MAX_ABS_DIFFERENCE = 1e-4
@@ -42,18 +43,11 @@ def export_tflite(model: Any, model_dir: Path, *, image_size: int) -> Path:
 
 def verify_tflite(model: Any, tflite_path: Path, inputs: np.ndarray, *, tolerance: float = MAX_ABS_DIFFERENCE) -> float:
     """Largest |Keras - LiteRT| over `inputs` (N x H x W x 3); raises ExportError beyond `tolerance`."""
-    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
-
-    interpreter = Interpreter(model_path=str(tflite_path), num_threads=1)
-    interpreter.allocate_tensors()
-    input_index = interpreter.get_input_details()[0]["index"]
-    output_index = interpreter.get_output_details()[0]["index"]
+    litert_model = LiteRTModel(tflite_path, num_threads=1)
     keras_outputs = np.asarray(model(inputs.astype(np.float32), training=False))
     worst = 0.0
     for keras_output, model_input in zip(keras_outputs, inputs, strict=True):
-        interpreter.set_tensor(input_index, model_input[None].astype(np.float32))
-        interpreter.invoke()
-        litert_output = interpreter.get_tensor(output_index)[0]
+        litert_output = litert_model(model_input)
         if not np.all(np.isfinite(litert_output)):
             # max() and '>' are both False-y for NaN: without this, a NaN export would pass as a perfect match.
             raise ExportError("LiteRT output is not finite (NaN/inf): the weights did not make it into the file.")

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from lesion_model.litert import LiteRTModel
+from lesion_model.preprocessing import Normalisation, load_image, shades_of_gray, to_model_input
 from training.augment import AugmentConfig, jitter_colour
 from training.datasets import Sample
-from training.preprocessing import Normalisation, load_image, shades_of_gray, to_model_input
 
 # (layer name, pooling). Layer names are Keras's MobileNetV2 names, shared by the torchvision-converted graph.
 FEATURE_LAYERS: tuple[tuple[str, str], ...] = (
@@ -82,24 +83,7 @@ def apply_view(pixels: np.ndarray, view: str, rng: np.random.Generator | None = 
     raise ValueError(f"Unknown view {view!r}: use one of {', '.join(VIEWS)}.")
 
 
-class LiteRTRunner:
-    """Runs an exported single-image LiteRT model; `__call__` maps one HxWx3 input to its output vector."""
-
-    def __init__(self, tflite_path: Path, *, num_threads: int = 2) -> None:
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
-
-        self._interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
-        self._interpreter.allocate_tensors()
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-
-    def __call__(self, model_input: np.ndarray) -> np.ndarray:
-        self._interpreter.set_tensor(self._input, model_input[None].astype(np.float32, copy=False))
-        self._interpreter.invoke()
-        return np.array(self._interpreter.get_tensor(self._output)[0], dtype=np.float32)
-
-
-def export_runner(model: Any, *, image_size: int, check_inputs: np.ndarray) -> LiteRTRunner:
+def export_runner(model: Any, *, image_size: int, check_inputs: np.ndarray) -> LiteRTModel:
     """Export `model` to a temporary LiteRT file, check it against Keras (training.export), and load it."""
     from training.export import export_tflite, verify_tflite  # noqa: PLC0415
 
@@ -107,7 +91,7 @@ def export_runner(model: Any, *, image_size: int, check_inputs: np.ndarray) -> L
         path = export_tflite(model, Path(folder), image_size=image_size)
         # Features reach ~10 (probabilities 1), so the absolute tolerance is 10x the classifier's; measured 4e-5.
         verify_tflite(model, path, check_inputs, tolerance=1e-3)
-        return LiteRTRunner(path)  # the interpreter holds the file's contents; the folder can go
+        return LiteRTModel(path)  # the interpreter holds the file's contents; the folder can go
 
 
 def extract(

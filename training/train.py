@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from lesion_model.preprocessing import Normalisation, load_image, to_model_input
 from training.augment import AugmentConfig, augment
 from training.datasets import Sample, load_dataset, load_datasets
 from training.features import FEATURE_LAYERS, build_feature_model, export_runner, extract
@@ -38,7 +39,6 @@ from training.linear_head import fit_logistic_head
 from training.metrics import choose_threshold, compute_metrics, save_roc_curve
 from training.model import DEFAULT_CUT_LAYER, HEAD_NAME, build_model
 from training.model_card import write_model_card
-from training.preprocessing import Normalisation, load_image, to_model_input
 from training.splits import grouped_stratified_split
 from training.weights import build_backbone
 
@@ -513,7 +513,7 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
         "backbone_origin": fitted.backbone_origin,
         "input_size": config.image_size,
         "normalisation": normalisation.to_card(),
-        "preprocessing": "training.preprocessing.load_image: EXIF orientation, RGB, squash-resize to input_size",
+        "preprocessing": "lesion_model.preprocessing.load_image: upright, RGB, sRGB, squash-resize to input_size",
         "class_names": class_names,
         "melanoma_indices": melanoma_indices,
         "melanoma_index": melanoma_indices[0],

@@ -7,7 +7,7 @@ dependency) and convert it into a Keras MobileNetV2 whose graph matches torch's:
 - symmetric ZeroPadding2D(1) + `valid` for stride-2 convolutions (Keras pads (0,1),(0,1): features drift);
 - BatchNorm epsilon 1e-5 (Keras's MobileNetV2 uses 1e-3: top-1 agreement with torch fell to 0/12);
 - kernels OIHW -> HWIO, depthwise (C,1,H,W) -> (H,W,C,1), dense transposed;
-- input normalised as torch does, (x/255 - mean)/std (see training.preprocessing).
+- input normalised as torch does, (x/255 - mean)/std (see lesion_model.preprocessing).
 
 The converted weights are cached under var/weights/ (outside git). Keras's own `imagenet` download or a
 Keras MobileNetV2 weights file (Keras graph, x/127.5-1 input) are accepted as alternatives.
@@ -339,7 +339,7 @@ def converted_weights_path(cache_dir: Path | None = None) -> Path:
 @dataclass(frozen=True)
 class Backbone:
     model: Any  # keras.Model producing the 1280-channel feature map
-    normalisation: str  # training.preprocessing.Normalisation name the weights expect
+    normalisation: str  # lesion_model.preprocessing.Normalisation name the weights expect
     origin: str
 
 

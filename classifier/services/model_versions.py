@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from classifier.models import ModelVersion
-from training.model_card import read_model_card
+from lesion_model.model_card import read_model_card
 
 
 def model_version_path_for_storage(model_dir: Path) -> str:

@@ -226,15 +226,15 @@ def _check_command(case: Case, content: bytes, active_model, request, media_root
 
 
 def _capture_model_inputs(monkeypatch, captured: list[np.ndarray]) -> None:
-    from training.serving import LiteRTScorer
+    from lesion_model.scorer import MelanomaScorer
 
-    original = LiteRTScorer.score_array
+    original = MelanomaScorer.score_array
 
     def capturing(self, model_input):
         captured.append(np.array(model_input, copy=True))
         return original(self, model_input)
 
-    monkeypatch.setattr(LiteRTScorer, "score_array", capturing)
+    monkeypatch.setattr(MelanomaScorer, "score_array", capturing)
 
 
 @pytest.mark.django_db(transaction=True)

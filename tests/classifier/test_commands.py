@@ -247,7 +247,7 @@ def test_evaluate_model_needs_data(active_model):
 @pytest.mark.slow
 def test_train_model_end_to_end(tmp_path):
     """Few images, small size, one epoch: the command registers a row whose LiteRT artifact serving can score."""
-    from training.serving import LiteRTScorer
+    from lesion_model.scorer import MelanomaScorer
 
     data = make_ham10000(tmp_path / "ham", n_lesions=10, images_per_lesion=2)
     out = tmp_path / "models"
@@ -273,7 +273,7 @@ def test_train_model_end_to_end(tmp_path):
     assert model_version.metrics["validation"]["n_images"] == 10
     assert "ROC AUC" in stdout and "Registered version tiny-e2e and activated it." in stdout
 
-    scorer = LiteRTScorer(model_dir)
+    scorer = MelanomaScorer(model_dir)
     probability = scorer.score_file(next((data / "HAM10000_images_part_1").glob("*.jpg")))
     assert 0.0 <= probability <= 1.0
 

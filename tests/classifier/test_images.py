@@ -233,3 +233,12 @@ def test_file_over_size_limit_is_413(make_image_bytes, settings):
         image_prepare_upload(make_image_bytes("PNG"))
     assert caught.value.status_code == 413
     assert "too large" in caught.value.message
+
+
+def test_animated_png_is_refused_like_everywhere_else():
+    """The worker and training refuse animations (lesion_model.decode); the upload says so first."""
+    frames = [Image.fromarray(lesion_pixels(64, 64, seed)) for seed in (0, 1)]
+    with pytest.raises(ImageRejected) as caught:
+        image_prepare_upload(encode_image(frames[0], "PNG", save_all=True, append_images=frames[1:]))
+    assert caught.value.status_code == 400
+    assert "animated" in caught.value.message.lower()

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lesion_model.preprocessing import Normalisation, load_image, to_model_input
 from tests.derm_fixtures import make_ham10000
 from training.features import VIEWS, apply_view, extract
 from training.linear_head import fit_logistic_head
-from training.preprocessing import Normalisation, load_image, to_model_input
 
 
 def _lesion(seed: int = 0) -> np.ndarray:

@@ -6,24 +6,8 @@ import numpy as np
 import pytest
 
 from tests.derm_fixtures import make_ham10000
-from training.preprocessing import Normalisation, preprocess_image
 
 pytest.importorskip("tensorflow")
-
-
-def test_training_path_gives_the_serving_input(tmp_path):
-    """One file, two paths: the training loader (no augmentation) and the serving preprocessing agree exactly."""
-    from training.datasets import load_dataset
-    from training.train import model_inputs
-
-    samples = load_dataset(make_ham10000(tmp_path / "ham", n_lesions=3, images_per_lesion=1)).samples
-    spec = Normalisation(colour_constancy="shades_of_gray")
-    batch = model_inputs(samples, image_size=40, normalisation=spec)
-    for sample, training_input in zip(samples, batch, strict=True):
-        np.testing.assert_array_equal(training_input, preprocess_image(sample.path, size=40, normalisation=spec))
-        np.testing.assert_array_equal(
-            training_input, preprocess_image(sample.path.read_bytes(), size=40, normalisation=spec)
-        )
 
 
 def test_augmented_views_differ_but_keep_shape(tmp_path):
@@ -40,7 +24,7 @@ def test_augmented_views_differ_but_keep_shape(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("head", ["logistic", "finetune"])
 def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
-    from training.serving import LiteRTScorer
+    from lesion_model.scorer import MelanomaScorer
     from training.train import TrainConfig, train
 
     data = make_ham10000(tmp_path / "ham", n_lesions=15, images_per_lesion=1)
@@ -89,6 +73,6 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
     assert set(stages) >= {"load", "cache", "train", "export", "evaluate"}
     assert result.timings["training_total_s"] > 0
 
-    scorer = LiteRTScorer(result.model_dir)
+    scorer = MelanomaScorer(result.model_dir)
     probability = scorer.score_file(sorted(data.rglob("*.jpg"))[0])
     assert 0.0 <= probability <= 1.0

@@ -68,7 +68,7 @@ def test_garbage_checkpoint_gives_clear_error(tmp_path):
 @pytest.mark.slow
 def test_converted_model_known_output(checkpoint, tmp_path):
     """Top-5 ImageNet classes for a fixed synthetic pattern, recorded once from this conversion."""
-    from training.preprocessing import to_model_input
+    from lesion_model.preprocessing import to_model_input
 
     path = converted_weights_path(tmp_path)
     model = build_torch_compatible_mobilenet_v2((224, 224, 3), include_top=True)

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from classifier.models import ModelVersion
 from classifier.selectors import model_version_get_active
 from classifier.services.model_versions import model_version_resolve_path
-from training.model_card import ModelCardError, read_model_card
+from lesion_model.model_card import ModelCardError, read_model_card
 
 
 class ModelCommand(BaseCommand):

@@ -1,13 +1,17 @@
-"""`manage.py evaluate_model --data DIR [--version V] [--json]`: clinical metrics of a model on a labelled folder."""
+"""`manage.py evaluate_model --data DIR [--version V] [--json]`: clinical metrics of a model on a labelled folder.
+
+Needs requirements-train.txt (scikit-learn, matplotlib, tqdm): the training package is imported in handle().
+"""
+
+from __future__ import annotations
 
 import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import CommandError, CommandParser
-from tqdm import tqdm
 
 from classifier.management.commands._model_choice import (
     ModelCommand,
@@ -15,11 +19,13 @@ from classifier.management.commands._model_choice import (
     model_dir_for_command,
     model_version_for_command,
 )
-from training.datasets import Dataset, DatasetError, load_datasets
-from training.evaluation import evaluate_model_dir
-from training.metrics import format_metrics_table
-from training.model_card import ModelCardError, read_model_card
-from training.splits import grouped_stratified_split
+from classifier.management.commands._training_dependencies import require_training_dependencies
+from lesion_model.model_card import ModelCardError, read_model_card
+
+if TYPE_CHECKING:
+    from training.datasets import Dataset
+
+EVALUATION_PACKAGES = ("sklearn", "matplotlib", "tqdm")
 
 
 class Command(ModelCommand):
@@ -52,6 +58,13 @@ class Command(ModelCommand):
         parser.add_argument("--roc-curve", metavar="PNG", help="also write the ROC curve to this file")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_training_dependencies("evaluate_model", EVALUATION_PACKAGES)
+        from tqdm import tqdm  # noqa: PLC0415 - training dependencies: checked just above
+
+        from training.datasets import DatasetError, load_datasets  # noqa: PLC0415
+        from training.evaluation import evaluate_model_dir  # noqa: PLC0415
+        from training.metrics import format_metrics_table  # noqa: PLC0415
+
         if options["model_dir"]:
             model_dir, threshold = checked_model_dir(options["model_dir"]), None
         else:
@@ -98,6 +111,9 @@ class Command(ModelCommand):
             self.stdout.write(f"ROC curve written to {options['roc_curve']}")
 
     def _split_side(self, dataset: Dataset, card: dict[str, Any], options: dict[str, Any]) -> Dataset:
+        from training.datasets import Dataset  # noqa: PLC0415 - training dependencies, checked in handle()
+        from training.splits import grouped_stratified_split  # noqa: PLC0415
+
         stored_seed, stored_fraction = card_split_settings(card)
         seed = options["seed"] if options["seed"] is not None else stored_seed
         fraction = options["val_fraction"] if options["val_fraction"] is not None else stored_fraction

@@ -1,12 +1,13 @@
-"""`manage.py predict_images PATH [PATH ...] [--csv OUT]`: melanoma probability for image files and folders."""
+"""`manage.py predict_images PATH [PATH ...] [--csv OUT]`: melanoma probability for image files and folders.
+
+Runtime code only (lesion_model): it works on a `make run` install, without requirements-train.txt.
+"""
 
 import csv
-import sys
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
-from tqdm import tqdm
 
 from classifier.management.commands._model_choice import (
     ModelCommand,
@@ -14,9 +15,9 @@ from classifier.management.commands._model_choice import (
     model_version_for_command,
 )
 from classifier.models import Prediction
-from training.evaluation import collect_image_files, score_files
-from training.model_card import ModelCardError
-from training.serving import LiteRTScorer
+from lesion_model.files import collect_image_files
+from lesion_model.model_card import ModelCardError
+from lesion_model.scorer import MelanomaScorer, score_files
 
 CSV_COLUMNS = ("path", "melanoma_probability", "label", "error")
 FAILED_LABEL = "failed"
@@ -41,16 +42,18 @@ class Command(ModelCommand):
         if not files and not missing:
             raise CommandError(f"No image files found in {', '.join(options['paths'])}.")
         try:
-            scorer = LiteRTScorer(model_dir)
+            scorer = MelanomaScorer(model_dir)
         except ModelCardError as error:
             raise CommandError(f"Model version {model_version.version} cannot be used: {error}") from error
 
-        with tqdm(total=len(files), desc="scoring", unit="img", file=sys.stderr, disable=None) as bar:
-            scored = score_files(scorer, files, progress=lambda done, total: bar.update(done - bar.n))
+        on_terminal = self.stderr.isatty()
+        scored = score_files(scorer, files, progress=self._show_progress if on_terminal else None)
+        if on_terminal:
+            self.stderr.write("")
 
         # The row's threshold is the one the workers apply (an operator may retune it without retraining).
         threshold = model_version.threshold
-        rows = [(str(bad.image), None, FAILED_LABEL, bad.reason) for bad in missing]
+        rows = [(str(path), None, FAILED_LABEL, "no such file or folder") for path in missing]
         for result in scored:
             if result.melanoma_probability is None:
                 rows.append((str(result.path), None, FAILED_LABEL, result.error))
@@ -76,6 +79,11 @@ class Command(ModelCommand):
         )
         if failed:
             raise CommandError(f"{failed} of {len(rows)} files could not be scored (reasons above).")
+
+    def _show_progress(self, done: int, total: int) -> None:
+        """A counter that rewrites one line of the terminal (tqdm is a training dependency)."""
+        self.stderr.write(f"\rscoring {done}/{total}", ending="")
+        self.stderr.flush()
 
     def _write_csv(self, path: Path, rows: list[tuple[str, float | None, str, str]]) -> None:
         try:

@@ -11,7 +11,7 @@ from django.db import DatabaseError
 
 from classifier.selectors import model_version_get_active
 from classifier.services.model_versions import model_versions_register_shipped
-from training.model_card import ModelCardError
+from lesion_model.model_card import ModelCardError
 
 
 class Command(BaseCommand):

@@ -1,4 +1,7 @@
-"""`manage.py train_model --data DIR [...]`: train a MobileNetV2 model folder and register it as a ModelVersion."""
+"""`manage.py train_model --data DIR [...]`: train a MobileNetV2 model folder and register it as a ModelVersion.
+
+Needs requirements-train.txt (TensorFlow, scikit-learn, tqdm): the training package is imported in handle().
+"""
 
 import sys
 from pathlib import Path
@@ -6,13 +9,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
-from tqdm import tqdm
 
 from classifier.management.commands._model_choice import ModelCommand
+from classifier.management.commands._training_dependencies import require_training_dependencies
 from classifier.services.model_versions import model_version_register
-from training.datasets import DatasetError
-from training.metrics import format_metrics_table
-from training.model_card import ModelCardError
+from lesion_model.model_card import ModelCardError
 
 STAGE_TITLES = {
     "load": "reading data",
@@ -28,9 +29,11 @@ class _StageBars:
 
     def __init__(self) -> None:
         self.stage: str | None = None
-        self.bar: tqdm | None = None
+        self.bar: Any = None  # a tqdm bar
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm  # noqa: PLC0415 - a training dependency, checked in handle()
+
         if stage != self.stage:
             self.close()
             self.stage = stage
@@ -75,13 +78,16 @@ class Command(ModelCommand):
         parser.add_argument("--activate", action="store_true", help="make it the model the workers use")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_training_dependencies("train_model")
         for name in ("epochs", "image_size", "batch_size"):
             if options[name] is not None and options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be a positive number.")
         # Imported here: TensorFlow loads only when a model is really trained, never for `manage.py help`.
-        from training.export import ExportError
-        from training.train import TrainConfig, train
-        from training.weights import WeightsError
+        from training.datasets import DatasetError  # noqa: PLC0415
+        from training.export import ExportError  # noqa: PLC0415
+        from training.metrics import format_metrics_table  # noqa: PLC0415
+        from training.train import TrainConfig, train  # noqa: PLC0415
+        from training.weights import WeightsError  # noqa: PLC0415
 
         overrides = {
             "head": options["head"],

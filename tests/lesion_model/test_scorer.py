@@ -1,4 +1,5 @@
-"""LiteRTScorer: loads a model folder once, scores bytes, refuses broken folders with a clear reason."""
+"""MelanomaScorer and the LiteRT wrapper under it: load a model folder once, score bytes, refuse broken folders
+with a clear reason."""
 
 import io
 import json
@@ -9,9 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.model_card import ModelCardError, write_model_card
-from training.preprocessing import ImageError, preprocess_image
-from training.serving import LiteRTScorer, default_num_threads
+from lesion_model.decode import ImageError
+from lesion_model.litert import LiteRTModel, ModelFileError, default_num_threads
+from lesion_model.model_card import ModelCardError
+from lesion_model.preprocessing import preprocess_image
+from lesion_model.scorer import MelanomaScorer
+from training.model_card import write_model_card
 
 TINY_EXPORT = """
 import sys
@@ -53,7 +57,7 @@ def _jpeg(colour, size=(120, 90)):
 
 
 def test_scores_bytes_with_card_settings(tmp_path, tflite_file):
-    scorer = LiteRTScorer(_model_dir(tmp_path, tflite_file, melanoma_index=1))
+    scorer = MelanomaScorer(_model_dir(tmp_path, tflite_file, melanoma_index=1))
     assert scorer.version == "tiny-1" and scorer.threshold == 0.5 and scorer.input_size == 32
     red = scorer.score_bytes(_jpeg((230, 40, 40)))
     blue = scorer.score_bytes(_jpeg((40, 40, 230)))
@@ -61,7 +65,7 @@ def test_scores_bytes_with_card_settings(tmp_path, tflite_file):
 
 
 def test_score_matches_the_shared_preprocessing(tmp_path, tflite_file):
-    scorer = LiteRTScorer(_model_dir(tmp_path, tflite_file))
+    scorer = MelanomaScorer(_model_dir(tmp_path, tflite_file))
     data = _jpeg((180, 120, 90))
     model_input = preprocess_image(data, size=32, normalisation="imagenet_torch")
     np.testing.assert_array_equal(scorer.preprocess(data), model_input)
@@ -69,7 +73,7 @@ def test_score_matches_the_shared_preprocessing(tmp_path, tflite_file):
 
 
 def test_unreadable_image_raises_image_error(tmp_path, tflite_file):
-    scorer = LiteRTScorer(_model_dir(tmp_path, tflite_file))
+    scorer = MelanomaScorer(_model_dir(tmp_path, tflite_file))
     with pytest.raises(ImageError):
         scorer.score_bytes(b"GIF89a broken")
 
@@ -79,19 +83,19 @@ def test_folder_without_card_is_refused(tmp_path, tflite_file):
     folder.mkdir()
     (folder / "model.tflite").write_bytes(tflite_file.read_bytes())
     with pytest.raises(ModelCardError, match="model_card.json"):
-        LiteRTScorer(folder)
+        MelanomaScorer(folder)
 
 
 def test_corrupt_tflite_is_refused(tmp_path, tflite_file):
     folder = _model_dir(tmp_path, tflite_file)
     (folder / "model.tflite").write_bytes(b"not a flatbuffer at all" * 10)
     with pytest.raises(ModelCardError, match="LiteRT"):
-        LiteRTScorer(folder)
+        MelanomaScorer(folder)
 
 
 def test_card_input_size_must_match_the_model(tmp_path, tflite_file):
     with pytest.raises(ModelCardError, match="does not match"):
-        LiteRTScorer(_model_dir(tmp_path, tflite_file, input_size=64))
+        MelanomaScorer(_model_dir(tmp_path, tflite_file, input_size=64))
 
 
 def test_unusable_card_values_are_refused(tmp_path, tflite_file):
@@ -100,7 +104,7 @@ def test_unusable_card_values_are_refused(tmp_path, tflite_file):
     card["normalisation"] = {"name": "unknown"}
     (folder / "model_card.json").write_text(json.dumps(card))
     with pytest.raises(ModelCardError):
-        LiteRTScorer(folder)
+        MelanomaScorer(folder)
 
 
 def test_thread_setting(monkeypatch):
@@ -113,7 +117,12 @@ def test_thread_setting(monkeypatch):
         default_num_threads()
 
 
-def test_serving_module_does_not_import_tensorflow():
-    code = "import sys, training.serving, training.preprocessing; print('tensorflow' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)  # noqa: S603
-    assert result.stdout.strip() == "False"
+def test_litert_model_returns_its_own_output_vector(tflite_file):
+    model = LiteRTModel(tflite_file, num_threads=1, input_shape=(32, 32, 3))
+    red = model(np.full((32, 32, 3), 2.0, dtype=np.float32) * np.array([1, 0, -1], dtype=np.float32))
+    blue = model(np.full((32, 32, 3), 2.0, dtype=np.float32) * np.array([-1, 0, 1], dtype=np.float32))
+    assert red.shape == (2,) and red.dtype == np.float32
+    # A copy, not a view into the interpreter's buffer that the next call overwrites.
+    assert red[1] > 0.5 > blue[1]
+    with pytest.raises(ModelFileError, match="does not match"):
+        LiteRTModel(tflite_file, input_shape=(64, 64, 3))

@@ -1,4 +1,4 @@
-"""The one preprocessing path: decoding, orientation, colour modes, errors, and train/serve identity."""
+"""The one preprocessing path: decoding, orientation, colour modes, errors, normalisation."""
 
 import io
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.preprocessing import (
-    ImageError,
+from lesion_model.decode import ImageError
+from lesion_model.preprocessing import (
     Normalisation,
     load_image,
     preprocess_image,
@@ -66,10 +66,13 @@ def test_every_colour_mode_becomes_rgb(make, fmt):
     assert loaded.size == (24, 24)
 
 
-def test_16_bit_range_is_stretched_not_clipped():
-    ramp = (np.arange(64 * 8).reshape(8, 64) * 100).astype(np.uint16)  # 0..51100
+def test_16_bit_range_is_scaled_not_clipped():
+    ramp = (np.arange(64 * 8).reshape(8, 64) * 128).astype(np.uint16)  # 0..65408
     loaded = np.asarray(load_image(_encode(Image.fromarray(ramp), "PNG"), 8))
     assert loaded.min() < 20 and loaded.max() > 230
+    # 65535 is white whatever else is in the picture: a dim image stays dim (a stretch would make it white).
+    dim = np.full((8, 8), 16384, dtype=np.uint16)
+    assert np.asarray(load_image(_encode(Image.fromarray(dim), "PNG"), 8)).max() == 64
 
 
 def test_cmyk_jpeg_is_read():

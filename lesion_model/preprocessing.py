@@ -1,45 +1,26 @@
 """The one preprocessing path shared by training, evaluation and serving.
 
-`load_image` decodes any supported file (bytes or path) into an RGB image of `size` x `size`;
-`to_model_input` turns it into the float32 array the network sees. Training inserts its random
-augmentation between the two; serving and evaluation call `preprocess_image`, which is exactly
-`to_model_input(load_image(...))`. Keeping one copy means the model sees in production the same
+`load_image` decodes any supported file (bytes or path) through `lesion_model.decode` (upright, RGB, sRGB) and
+squashes it to `size` x `size`; `to_model_input` turns it into the float32 array the network sees. Training
+inserts its random augmentation between the two; serving and evaluation call `preprocess_image`, which is
+exactly `to_model_input(load_image(...))`. Keeping one copy means the model sees in production the same
 pixels it was trained on.
-
-No TensorFlow here: the web process and the Celery worker import this module.
 """
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-try:  # Phones upload HEIC; pillow-heif is a runtime dependency but keep decoding JPEG/PNG without it.
-    from pillow_heif import register_heif_opener
-
-    register_heif_opener()
-except ImportError:  # pragma: no cover - depends on the environment
-    pass
-
-# Truncated files must fail loudly, not be padded with grey.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+from lesion_model.decode import ImageError, ImageSource, decode_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Shades-of-gray colour constancy (Finlayson & Trezzi 2004), the Minkowski norm used by ISIC challenge winners.
 SHADES_OF_GRAY_POWER = 6
-
-ImageSource = bytes | bytearray | Path | str | IO[bytes]
-
-
-class ImageError(ValueError):
-    """The file is not an image we can read (corrupt, truncated, unknown format, absurd size)."""
 
 
 @dataclass(frozen=True)
@@ -90,74 +71,16 @@ class Normalisation:
         raise ValueError(f"Unreadable normalisation in model card: {value!r}")
 
 
-def _open(source: ImageSource) -> Image.Image:
-    if isinstance(source, bytes | bytearray):
-        if not source:
-            raise ImageError("The file is empty.")
-        stream: Any = io.BytesIO(source)
-    elif isinstance(source, str | Path):
-        stream = Path(source)
-        if stream.is_file() and stream.stat().st_size == 0:
-            raise ImageError("The file is empty.")
-    else:
-        stream = source
-    try:
-        with warnings.catch_warnings():
-            # A decompression-bomb warning becomes an error: nobody photographs a lesion at 90+ megapixels.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(stream)
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise ImageError(f"Not a readable image ({error}).") from error
-    except OSError as error:
-        raise ImageError(f"Could not open the image: {error}") from error
-    # Which frame of an animation is the lesion is anybody's guess. (MPO, the JPEG phones write, has a second
-    # frame too, but its first frame is the photo.)
-    if image.format in {"GIF", "PNG", "WEBP"} and getattr(image, "is_animated", False):
-        raise ImageError("Animated images are not supported; please use a single photo.")
-    return image
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB; transparency is flattened onto white, as a viewer would show it."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        # 16-bit/float greyscale: stretch the actual range to 8 bits (a plain convert clips to 255).
-        array = np.asarray(image, dtype=np.float32)
-        low, high = float(array.min()), float(array.max())
-        scale = 255.0 / (high - low) if high > low else 0.0
-        image = Image.fromarray(((array - low) * scale).round().astype(np.uint8), mode="L")
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
 def load_image(source: ImageSource, size: int) -> Image.Image:
-    """Decode `source` into an RGB `size` x `size` image (EXIF orientation applied, aspect squashed).
+    """Decode `source` into an upright sRGB RGB `size` x `size` image (aspect squashed).
 
     Squashing rather than cropping matches HAM10000, whose images were squashed to 224x224.
     """
     if size <= 0:
         raise ValueError("size must be positive")
-    image = _open(source)
-    try:
-        if image.format == "JPEG":
-            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale (still >= size): a 12 MP photo decodes in a
-            # fraction of the time and memory. It only ever picks a scale that keeps both sides >= size.
-            image.draft("RGB", (size, size))
-        image.load()
-        image = ImageOps.exif_transpose(image) or image
-        image = _to_rgb(image)
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.Resampling.BILINEAR)
-    except ImageError:
-        raise
-    except (OSError, SyntaxError, ValueError, TypeError, Image.DecompressionBombError) as error:
-        raise ImageError(f"The image is corrupt or truncated: {error}") from error
+    image = decode_image(source, draft_size=(size, size))
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
     return image
 
 
