@@ -48,7 +48,7 @@ class Command(ModelCommand):
         with tqdm(total=len(files), desc="scoring", unit="img", file=sys.stderr, disable=None) as bar:
             scored = score_files(scorer, files, progress=lambda done, total: bar.update(done - bar.n))
 
-        # The row's threshold is the one the workers apply (an operator may retune it without retraining).
+        # The threshold the workers apply: the row's copy of the card's, made at registration.
         threshold = model_version.threshold
         rows = [(str(bad.image), None, FAILED_LABEL, bad.reason) for bad in missing]
         for result in scored:
