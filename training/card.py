@@ -180,7 +180,7 @@ class ModelCard:
             metrics=self.metrics.to_dict(),
             data=asdict(self.data),
             licences=asdict(self.licences),
-            # Read by cards' older consumers that know a single melanoma output.
+            # Redundant with melanoma_indices, but serving falls back to it and readers know the key.
             melanoma_index=self.melanoma_indices[0],
         )
         return card
