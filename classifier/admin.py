@@ -214,6 +214,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("version",)
     ordering = ("-created_at",)
+    # All of a version comes from its model card, the threshold included: the card is the one source of truth,
+    # so an edit here would be overwritten by the next registration. Change the card and register it again.
     readonly_fields = (
         "version",
         "path",

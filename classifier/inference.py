@@ -76,7 +76,7 @@ def predict_melanoma(image_bytes: bytes) -> InferenceResult:
         raise ImageUnreadable(f"The image could not be read: {error}") from error
     except ModelCardError as error:
         raise ModelUnavailable(f"Model {model_version.version} cannot score images: {error}") from error
-    # The row's threshold wins over the card's: an operator may retune it without retraining.
+    # The row's threshold is the card's, copied at registration (training/card.py: the card is its one source).
     return InferenceResult(
         melanoma_probability=probability,
         threshold=float(model_version.threshold),

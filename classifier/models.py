@@ -13,6 +13,8 @@ class ModelVersion(models.Model):
     version = models.SlugField(max_length=64, unique=True)
     # Folder holding model.tflite and model_card.json; relative to BASE_DIR when it lies inside the project.
     path = models.CharField(max_length=500)
+    # One source of truth: the model card. This copy (made by model_version_register, read-only in the admin)
+    # spares the worker and the list pages a file read; to change it, change the card and register again.
     threshold = models.FloatField(help_text="Melanoma probability at or above which the verdict is 'refer'.")
     input_size = models.PositiveIntegerField(default=224)
     metrics = models.JSONField(default=dict, blank=True)

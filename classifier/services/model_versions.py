@@ -26,7 +26,10 @@ def model_version_resolve_path(model_version: ModelVersion) -> Path:
 
 @transaction.atomic
 def model_version_register(*, model_dir: Path, activate: bool = False) -> ModelVersion:
-    """Create or update the row for a model folder from its card (raises ModelCardError if unusable)."""
+    """Create or update the row for a model folder from its card (raises ModelCardError if unusable).
+
+    The only writer of a row's threshold: it is a copy of the card's, which stays the one source of truth.
+    """
     card = read_model_card(model_dir)
     model_version, _ = ModelVersion.objects.update_or_create(
         version=str(card["version"]),

@@ -25,6 +25,7 @@ def test_augmented_views_differ_but_keep_shape(tmp_path):
 @pytest.mark.parametrize("head", ["logistic", "finetune"])
 def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
     from lesion_model.scorer import MelanomaScorer
+    from training.card import ModelCard
     from training.train import TrainConfig, train
 
     data = make_ham10000(tmp_path / "ham", n_lesions=15, images_per_lesion=1)
@@ -64,6 +65,7 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
         assert card["recipe"]["training_views"] == ["identity", "shades_of_gray"]
     assert card["recipe"]["head"] == head
     assert card["threshold"] == result.threshold
+    assert result.card.to_dict() == card and ModelCard.from_dict(card) == result.card
     assert card["data"]["train_images"] + card["data"]["validation_images"] == 15
     assert card["metrics"]["validation"]["n_melanoma"] >= 1
     assert card["metrics"]["external"]["external"]["n_images"] == 5

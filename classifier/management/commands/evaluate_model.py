@@ -69,7 +69,7 @@ class Command(ModelCommand):
             model_dir, threshold = checked_model_dir(options["model_dir"]), None
         else:
             model_version = model_version_for_command(options["version"])
-            # The row's threshold is what the workers use (an operator may retune it without retraining).
+            # The threshold the workers apply: the row's copy of the card's, made at registration.
             model_dir, threshold = model_dir_for_command(model_version), model_version.threshold
         if options["threshold"] is not None:
             threshold = options["threshold"]

@@ -51,7 +51,7 @@ class Command(ModelCommand):
         if on_terminal:
             self.stderr.write("")
 
-        # The row's threshold is the one the workers apply (an operator may retune it without retraining).
+        # The threshold the workers apply: the row's copy of the card's, made at registration.
         threshold = model_version.threshold
         rows = [(str(path), None, FAILED_LABEL, "no such file or folder") for path in missing]
         for result in scored:

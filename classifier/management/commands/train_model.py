@@ -116,11 +116,11 @@ class Command(ModelCommand):
         model_version = model_version_register(model_dir=result.model_dir, activate=options["activate"])
 
         self.stdout.write(f"Model {result.version} written to {result.model_dir}")
-        self.stdout.write(f"Validation (lesion-grouped, {result.card['data']['validation_images']} images):")
-        self.stdout.write(format_metrics_table(result.metrics["validation"]))
-        for source, metrics in result.metrics.get("external", {}).items():
+        self.stdout.write(f"Validation (lesion-grouped, {result.card.data.validation_images} images):")
+        self.stdout.write(format_metrics_table(result.metrics.validation.to_dict()))
+        for source, metrics in result.metrics.external.items():
             self.stdout.write(f"External test: {source}")
-            self.stdout.write(format_metrics_table(metrics))
+            self.stdout.write(format_metrics_table(metrics.to_dict()))
         seconds = result.timings.get("training_total_s", 0.0)
         activation = " and activated it." if model_version.is_active else "; activate it with --activate or the admin."
         self.stdout.write(f"Trained in {seconds:.0f} s. Registered version {model_version.version}{activation}")

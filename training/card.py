@@ -1,0 +1,189 @@
+"""The model card as training writes it: a typed dataclass, turned into model_card.json in one place.
+
+Serving reads the JSON as a plain dict (training.model_card.read_model_card) and needs only version,
+input_size, threshold, normalisation, melanoma_indices/melanoma_index and metrics; `evaluate_model` also
+reads data.sources and data.split; registration reads created. Every other field documents the model for
+a person. `ModelCard.from_dict(card).to_dict() == card` for every card training writes, the shipped one
+included (tests/training/test_card.py), so the JSON keys cannot drift from what readers expect.
+
+The threshold lives here and only here: the ModelVersion row copies it at registration
+(classifier.services.model_versions.model_version_register) and nothing edits the copy. To change a
+version's threshold, write a new card (retrain, or rewrite the card's threshold) and register it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lesion_model.preprocessing import Normalisation
+from training.model_card import write_model_card
+
+DATA_LICENCES = {
+    "ham10000": "HAM10000 (Tschandl et al. 2018, doi:10.7910/DVN/DBW86T): CC BY-NC 4.0 - non-commercial use only",
+}
+UNKNOWN_LICENCE = "see source"
+WEIGHTS_LICENCE = "torchvision MobileNetV2 ImageNet weights (BSD-3-Clause torchvision; package MIT)"
+MODEL_LICENCE = "inherits the most restrictive data licence (HAM10000: CC BY-NC 4.0 - non-commercial)"
+INTENDED_USE = (
+    "A screening aid that flags skin lesions for a dermatologist's examination; not a diagnosis. "
+    "Trained on dermoscopic images; photographs taken without a dermatoscope are outside its training data."
+)
+PREPROCESSING = "lesion_model.preprocessing.load_image: upright, RGB, sRGB, squash-resize to input_size"
+OUTPUT = "softmax over class_names; melanoma probability = sum over melanoma_indices"
+
+
+def data_licence(source: str) -> str:
+    return next((text for key, text in DATA_LICENCES.items() if key in source.lower()), UNKNOWN_LICENCE)
+
+
+def threshold_rule(confidence: float | None) -> str:
+    return "highest threshold whose validation sensitivity reaches target_sensitivity" + (
+        f" as a one-sided {confidence:.0%} Wilson lower confidence bound"
+        if confidence is not None
+        else " (point estimate)"
+    )
+
+
+@dataclass(frozen=True)
+class SourceMetrics:
+    """training.metrics.compute_metrics on one data source, at `threshold`; None where undefined."""
+
+    roc_auc: float | None
+    pr_auc: float | None
+    sensitivity: float | None
+    specificity: float | None
+    balanced_accuracy: float | None
+    ppv: float | None
+    npv: float | None
+    accuracy: float
+    tn: int
+    fp: int
+    fn: int
+    tp: int
+    brier: float
+    ece: float
+    n_images: int
+    n_melanoma: int
+    threshold: float
+    skipped_images: int | None = None  # external folders only (images the dataset checks left out)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SourceMetrics:
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        if self.skipped_images is None:
+            del values["skipped_images"]
+        return values
+
+
+@dataclass(frozen=True)
+class CardMetrics:
+    validation: SourceMetrics  # the lesion-grouped validation split the threshold was chosen on
+    external: dict[str, SourceMetrics] = field(default_factory=dict)  # folder name -> metrics; never trained on
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CardMetrics:
+        return cls(
+            validation=SourceMetrics.from_dict(values["validation"]),
+            external={name: SourceMetrics.from_dict(metrics) for name, metrics in values.get("external", {}).items()},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"validation": self.validation.to_dict()}
+        if self.external:  # absent, not empty, when no external folder was given
+            values["external"] = {name: metrics.to_dict() for name, metrics in self.external.items()}
+        return values
+
+
+@dataclass(frozen=True)
+class DataSource:
+    folder: str  # evaluate_model finds the training data again from here
+    layout: str | None
+    images: int
+    melanoma: int
+    licence: str
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    sources: dict[str, DataSource]
+    train_images: int
+    validation_images: int
+    train_diagnoses: dict[str, int]
+    validation_diagnoses: dict[str, int]
+    split: str  # "..., val_fraction 0.2, seed 0": evaluate_model reproduces the split from it
+    skipped_images: int
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DataSummary:
+        sources = {name: DataSource(**source) for name, source in values["sources"].items()}
+        return cls(**{**values, "sources": sources})
+
+
+@dataclass(frozen=True)
+class Licences:
+    data: list[str]
+    weights: str = WEIGHTS_LICENCE
+    model: str = MODEL_LICENCE
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    version: str
+    created: str  # ISO 8601, UTC; registration activates the newest shipped card by it
+    architecture: str
+    backbone_origin: str
+    input_size: int
+    normalisation: Normalisation
+    class_names: list[str]
+    melanoma_indices: list[int]  # melanoma probability = sum of these outputs
+    threshold: float  # melanoma probability at or above which the verdict is "refer"
+    target_sensitivity: float
+    threshold_rule: str
+    metrics: CardMetrics
+    data: DataSummary
+    recipe: dict[str, Any]  # "head", "seed" and the recipe's own settings (training.recipes)
+    training_time_s: float
+    timings_s: dict[str, float]
+    training_machine: str
+    litert_max_abs_diff: float
+    licences: Licences
+    intended_use: str = INTENDED_USE
+    preprocessing: str = PREPROCESSING
+    output: str = OUTPUT
+
+    @classmethod
+    def from_dict(cls, card: dict[str, Any]) -> ModelCard:
+        """A card training wrote (the shipped one included); raises KeyError/TypeError on another shape."""
+        names = {item.name for item in fields(cls)}
+        unknown = set(card) - names - {"melanoma_index"}
+        if unknown:
+            raise TypeError(f"Model card fields this version does not know: {', '.join(sorted(unknown))}.")
+        return cls(
+            **{
+                **{key: value for key, value in card.items() if key in names},
+                "normalisation": Normalisation.from_card(card["normalisation"]),
+                "metrics": CardMetrics.from_dict(card["metrics"]),
+                "data": DataSummary.from_dict(card["data"]),
+                "licences": Licences(**card["licences"]),
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        card = {item.name: getattr(self, item.name) for item in fields(self)}
+        card.update(
+            normalisation=self.normalisation.to_card(),
+            metrics=self.metrics.to_dict(),
+            data=asdict(self.data),
+            licences=asdict(self.licences),
+            # Redundant with melanoma_indices, but serving falls back to it and readers know the key.
+            melanoma_index=self.melanoma_indices[0],
+        )
+        return card
+
+    def write(self, model_dir: Path) -> Path:
+        return write_model_card(model_dir, self.to_dict())
