@@ -7,7 +7,6 @@ web and worker processes it measures. The shared Redis at 127.0.0.1:6379 is neve
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.synthetic import build_model_dir_in_subprocess, encode_image, lesion_jpeg
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DERM = Path(os.environ.get("MELANOMA_SHARED_DERM", str(REPO.parent / "shared" / "derm")))
@@ -95,22 +96,6 @@ def shared_available() -> bool:
     return (SHARED_DERM / "uploads").is_dir() and (SHARED_DERM / "ham10000").is_dir()
 
 
-def lesion_jpeg(width: int, height: int, *, seed: int = 0, quality: int = 92) -> bytes:
-    """A photo-like JPEG (skin tone, a dark irregular mole, sensor noise) when ../shared is absent."""
-    from PIL import Image  # noqa: PLC0415
-
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    angle = np.arctan2(yy - height / 2, xx - width / 2)
-    radius = min(width, height) * (0.25 + 0.05 * np.sin(angle * 5))
-    inside = ((xx - width / 2) ** 2 + (yy - height / 2) ** 2) < radius**2
-    skin, mole = np.array([214, 168, 140], np.float32), np.array([92, 58, 44], np.float32)
-    pixels = np.where(inside[..., None], mole, skin) + rng.normal(0, 8, size=(height, width, 3)).astype(np.float32)
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
-
-
 @dataclass(frozen=True)
 class SampleImage:
     label: str  # e.g. "224x224 JPEG"
@@ -129,29 +114,14 @@ def sample_images() -> tuple[SampleImage, SampleImage]:
         )
     return (
         SampleImage("224x224 JPEG (generated)", "generated", lesion_jpeg(224, 224, quality=95)),
-        SampleImage("full photo 3072x2304 JPEG (generated)", "generated", lesion_jpeg(*FULL_PHOTO_SIZE)),
+        SampleImage("full photo 3072x2304 JPEG (generated)", "generated", lesion_jpeg(*FULL_PHOTO_SIZE, quality=92)),
     )
 
 
 # --- the model under test ---------------------------------------------------------------------------
 
-# A MobileNetV2 of the real architecture (random weights: speed does not depend on them), for when no
-# trained model is shipped yet. Built in a subprocess: TensorFlow never enters the measuring process.
-_BENCH_MODEL_SCRIPT = """
-import sys
-from pathlib import Path
-from training.export import export_tflite
-from training.model import build_model
-from training.model_card import write_model_card
-from training.preprocessing import Normalisation
-model_dir, size = Path(sys.argv[1]), int(sys.argv[2])
-classifier = build_model(image_size=size, n_classes=2, weights=None)
-export_tflite(classifier.model, model_dir, image_size=size)
-write_model_card(model_dir, {"version": f"bench-mobilenetv2-{size}-untrained", "input_size": size,
-    "threshold": 0.5, "normalisation": Normalisation().to_card(), "metrics": {},
-    "class_names": ["not_melanoma", "melanoma"], "melanoma_index": 1, "created": "1970-01-01T00:00:00+00:00",
-    "note": "architecture only, random weights: built by bench/ because no trained model was shipped"})
-"""
+# Without a shipped model, bench times a MobileNetV2 of the real architecture (random weights: speed does not
+# depend on them), built by bench/synthetic.py in a subprocess: TensorFlow never enters the measuring process.
 
 
 def shipped_model_dir() -> Path | None:
@@ -189,12 +159,8 @@ def bench_model_dir() -> tuple[Path, str]:
         log("no shipped model under models/: building an untrained MobileNetV2 224 LiteRT export (once)")
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        subprocess.run(  # noqa: S603
-            [PYTHON, "-c", _BENCH_MODEL_SCRIPT, str(partial), "224"],
-            check=True,
-            cwd=REPO,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)},
-            stdout=subprocess.DEVNULL,
+        build_model_dir_in_subprocess(
+            partial, size=224, architecture="mobilenetv2", version="bench-mobilenetv2-224-untrained"
         )
         shutil.rmtree(target, ignore_errors=True)
         partial.replace(target)
@@ -208,17 +174,9 @@ def _scores_finite(model_dir: Path) -> bool:
     try:
         scorer = LiteRTScorer(model_dir, num_threads=1)
         pixels = np.full((scorer.input_size, scorer.input_size, 3), 128, dtype=np.uint8)
-        return bool(np.isfinite(scorer.score_bytes(_encode_png(pixels))))
+        return bool(np.isfinite(scorer.score_bytes(encode_image(pixels, "PNG"))))
     except ModelCardError:  # the scorer refuses non-finite scores itself
         return False
-
-
-def _encode_png(pixels: np.ndarray) -> bytes:
-    from PIL import Image  # noqa: PLC0415
-
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def read_card(model_dir: Path) -> dict[str, Any]:

@@ -40,12 +40,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache"
 SECRET_NOTE = "secret note: left breast, since May"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Every test here creates users; the production hasher (PBKDF2, deliberately slow) would dominate its time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _session_client(user=None, *, enforce_csrf: bool = False) -> Client:
     client = Client(enforce_csrf_checks=enforce_csrf)
     if user is not None:
