@@ -282,19 +282,27 @@ def _shipped_model_dirs() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def model_dir(request) -> Path:
-    """The shipped default model (models/), or, where none is shipped yet, a tiny LiteRT model built once
-    (in a subprocess: TensorFlow never loads into the process that runs the worker) and cached."""
-    shipped = _shipped_model_dirs()
-    if shipped:
-        return shipped[-1]
-    target = Path(request.config.cache.mkdir("melanoma-tiny-model")) / "model"
+def tiny_model(request, tmp_path_factory) -> Path:
+    """The one synthetic LiteRT model folder of the suite (bench/synthetic.py): 32 px, a 2-way softmax that scores
+    dark pictures high and pale skin low, threshold 0.5, version "tiny-test". Built once (in a subprocess:
+    TensorFlow never loads into the process that runs the worker) and kept in pytest's cache when there is one.
+    Tests that change it copy it first."""
+    cache = getattr(request.config, "cache", None)
+    parent = Path(cache.mkdir("melanoma-tiny-model-v2")) if cache else tmp_path_factory.mktemp("tiny-model")
+    target = parent / "tiny-test"
     if not (target / "model_card.json").is_file():
         try:
-            build_model_dir_in_subprocess(target, size=64, version="test-tiny-model")
+            build_model_dir_in_subprocess(target, size=32, version="tiny-test", threshold=0.5)
         except subprocess.CalledProcessError as error:
-            pytest.skip(f"No shipped model and the tiny test model could not be built: {error.stderr[-500:]}")
+            pytest.fail(f"The tiny test model could not be built: {error.stderr[-1500:]}")
     return target
+
+
+@pytest.fixture(scope="session")
+def model_dir(request) -> Path:
+    """The shipped default model (models/), or, where none is shipped yet, the tiny test model."""
+    shipped = _shipped_model_dirs()
+    return shipped[-1] if shipped else request.getfixturevalue("tiny_model")
 
 
 @pytest.fixture
