@@ -38,6 +38,10 @@ def django_db_modify_db_settings(tmp_path_factory) -> None:
     """A test database no concurrent run uses: a file for SQLite (the worker thread needs a real file, not a
     shared in-memory database), a unique name for PostgreSQL (MELANOMA_TEST_DB_NAME overrides)."""
     database = django_settings.DATABASES["default"]
+    # No persistent connections in tests. With CONN_MAX_AGE > 0 a thread that served a request keeps its
+    # PostgreSQL session after the request (the live server's keep-alive request threads, worker threads), and
+    # `DROP DATABASE` at the end then fails with "is being accessed by other users": the database is left behind.
+    database["CONN_MAX_AGE"] = 0
     test = database.setdefault("TEST", {})
     if database["ENGINE"].endswith("sqlite3"):
         test["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
