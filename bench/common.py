@@ -8,12 +8,10 @@ web and worker processes it measures. The shared Redis at 127.0.0.1:6379 is neve
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.synthetic import build_model_dir_in_subprocess, encode_image, lesion_jpeg
 from melanoma_site.stack import DEVELOPMENT_SETTINGS, Stack, isolated_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,22 +94,6 @@ def shared_available() -> bool:
     return (SHARED_DERM / "uploads").is_dir() and (SHARED_DERM / "ham10000").is_dir()
 
 
-def lesion_jpeg(width: int, height: int, *, seed: int = 0, quality: int = 92) -> bytes:
-    """A photo-like JPEG (skin tone, a dark irregular mole, sensor noise) when ../shared is absent."""
-    from PIL import Image  # noqa: PLC0415
-
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    angle = np.arctan2(yy - height / 2, xx - width / 2)
-    radius = min(width, height) * (0.25 + 0.05 * np.sin(angle * 5))
-    inside = ((xx - width / 2) ** 2 + (yy - height / 2) ** 2) < radius**2
-    skin, mole = np.array([214, 168, 140], np.float32), np.array([92, 58, 44], np.float32)
-    pixels = np.where(inside[..., None], mole, skin) + rng.normal(0, 8, size=(height, width, 3)).astype(np.float32)
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
-
-
 @dataclass(frozen=True)
 class SampleImage:
     label: str  # e.g. "224x224 JPEG"
@@ -129,11 +112,14 @@ def sample_images() -> tuple[SampleImage, SampleImage]:
         )
     return (
         SampleImage("224x224 JPEG (generated)", "generated", lesion_jpeg(224, 224, quality=95)),
-        SampleImage("full photo 3072x2304 JPEG (generated)", "generated", lesion_jpeg(*FULL_PHOTO_SIZE)),
+        SampleImage("full photo 3072x2304 JPEG (generated)", "generated", lesion_jpeg(*FULL_PHOTO_SIZE, quality=92)),
     )
 
 
 # --- the model under test ---------------------------------------------------------------------------
+
+# Without a shipped model, bench times a MobileNetV2 of the real architecture (random weights: speed does not
+# depend on them), built by bench/synthetic.py in a subprocess: TensorFlow never enters the measuring process.
 
 
 def shipped_model_dir() -> Path | None:
@@ -165,7 +151,7 @@ def bench_model_dir() -> tuple[Path, str]:
         fallback_reason = f"shipped model {shipped.relative_to(REPO)} does not load or scores NaN, not timed"
         log(fallback_reason)
     # An untrained MobileNetV2 of the real architecture (speed does not depend on the weights), built in a
-    # subprocess (bench/build_model.py): TensorFlow never enters the measuring process.
+    # subprocess (bench/synthetic.py): TensorFlow never enters the measuring process.
     target = BENCH_VAR / "models" / "bench-mobilenetv2-224"
     if (target / "model_card.json").is_file() and not _scores_finite(target):
         shutil.rmtree(target)  # cached from an older, broken export: build it again
@@ -173,12 +159,8 @@ def bench_model_dir() -> tuple[Path, str]:
         log("no shipped model under models/: building an untrained MobileNetV2 224 LiteRT export (once)")
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        subprocess.run(  # noqa: S603
-            [PYTHON, "-m", "bench.build_model", str(partial), "224"],
-            check=True,
-            cwd=REPO,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)},
-            stdout=subprocess.DEVNULL,
+        build_model_dir_in_subprocess(
+            partial, size=224, architecture="mobilenetv2", version="bench-mobilenetv2-224-untrained"
         )
         shutil.rmtree(target, ignore_errors=True)
         partial.replace(target)
@@ -192,17 +174,9 @@ def _scores_finite(model_dir: Path) -> bool:
     try:
         scorer = MelanomaScorer(model_dir, num_threads=1)
         pixels = np.full((scorer.input_size, scorer.input_size, 3), 128, dtype=np.uint8)
-        return bool(np.isfinite(scorer.score_bytes(_encode_png(pixels))))
+        return bool(np.isfinite(scorer.score_bytes(encode_image(pixels, "PNG"))))
     except ModelCardError:  # the scorer refuses non-finite scores itself
         return False
-
-
-def _encode_png(pixels: np.ndarray) -> bytes:
-    from PIL import Image  # noqa: PLC0415
-
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def read_card(model_dir: Path) -> dict[str, Any]:

@@ -6,11 +6,9 @@ each run gets its own test database name, Celery queue and cache key prefix.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import subprocess
-import sys
 import time
 import uuid
 import warnings
@@ -18,31 +16,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pytest
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test.utils import override_settings
 from PIL import Image
 
+from bench.synthetic import build_model_dir_in_subprocess, encode_image, lesion_pixels
 from melanoma_site.embedded_redis import redis_is_reachable, start_embedded_redis
+from tests.factories import UserFactory
 
 RUN_ID = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
-TEST_PASSWORD = "correct-horse-battery-staple-42"
 SHARED_UPLOADS = Path(django_settings.BASE_DIR).parent / "shared" / "derm" / "uploads"
-TINY_MODEL_SCRIPT = """
-import sys
-from pathlib import Path
-import keras
-from training.export import export_tflite
-from training.model_card import write_model_card
-model_dir, size = Path(sys.argv[1]), int(sys.argv[2])
-inputs = keras.Input((size, size, 3))
-outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GlobalAveragePooling2D()(inputs))
-export_tflite(keras.Model(inputs, outputs), model_dir, image_size=size)
-write_model_card(model_dir, {"version": "test-tiny-model", "input_size": size, "threshold": 0.5,
-    "normalisation": "imagenet_torch", "metrics": {}, "created": "1970-01-01T00:00:00Z"})
-"""
 
 
 # --- database: a name of our own ------------------------------------------------------------------
@@ -53,11 +38,82 @@ def django_db_modify_db_settings(tmp_path_factory) -> None:
     """A test database no concurrent run uses: a file for SQLite (the worker thread needs a real file, not a
     shared in-memory database), a unique name for PostgreSQL (MELANOMA_TEST_DB_NAME overrides)."""
     database = django_settings.DATABASES["default"]
+    # No persistent connections in tests. With CONN_MAX_AGE > 0 a thread that served a request keeps its
+    # PostgreSQL session after the request (the live server's keep-alive request threads, worker threads), and
+    # `DROP DATABASE` at the end then fails with "is being accessed by other users": the database is left behind.
+    database["CONN_MAX_AGE"] = 0
     test = database.setdefault("TEST", {})
     if database["ENGINE"].endswith("sqlite3"):
         test["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
     else:
         test["NAME"] = os.environ.get("MELANOMA_TEST_DB_NAME") or f"test_melanoma_{RUN_ID.replace('-', '_')}"
+        _POSTGRES_TEST_DATABASES.append(test["NAME"])
+
+
+_POSTGRES_TEST_DATABASES: list[str] = []
+
+
+def _leftover_test_database() -> tuple[str, list[tuple]] | None:
+    """(name, the sessions still connected to it) when this run's PostgreSQL test database survived teardown."""
+    from django.db import connection
+
+    if not _POSTGRES_TEST_DATABASES or connection.vendor != "postgresql":
+        return None
+    name = _POSTGRES_TEST_DATABASES[-1]
+    with connection._nodb_cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cursor.fetchone() is None:
+            return None
+        cursor.execute(
+            "SELECT pid, application_name, client_addr, client_port, state, left(query, 120)"
+            " FROM pg_stat_activity WHERE datname = %s",
+            [name],
+        )
+        return name, cursor.fetchall()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Guard: the run's PostgreSQL database must be gone once the session fixtures are torn down.
+
+    pytest-django only *warns* when `DROP DATABASE` fails (e.g. "is being accessed by other users"), and that
+    warning drowned among the others while `test_melanoma_*` databases piled up on the shared server. Here a
+    leftover fails the run, names the sessions that kept it open, and is dropped so that it does not pile up.
+    """
+    from django.db import connection
+    from pytest_django.plugin import blocking_manager_key
+
+    if getattr(session.config.option, "reuse_db", False) or blocking_manager_key not in session.config.stash:
+        return  # --reuse-db keeps the database on purpose; without Django set up there is none
+    with session.config.stash[blocking_manager_key].unblock():
+        leftover = _leftover_test_database()
+        if leftover is None:
+            return
+        name, sessions = leftover
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = f"test database {name} survived teardown (dropped now); sessions still connected: {sessions}"
+    if reporter is not None:
+        reporter.write_line(f"ERROR: {message}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- settings every test shares (set once, here) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_settings(tmp_path_factory) -> Iterator[None]:
+    """Test users log in with a known password, and PBKDF2 (deliberately slow) would dominate the suite's time.
+    STATIC_ROOT exists only after `collectstatic`; WhiteNoise warns on every request when it is missing, so
+    the suite points it at an empty folder of its own (the app's static/ is served through the finders)."""
+    overrides = override_settings(  # override_settings, not assignment: Django caches the hashers it loaded
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        STATIC_ROOT=str(tmp_path_factory.mktemp("staticfiles")),
+    )
+    overrides.enable()
+    yield
+    overrides.disable()
 
 
 # --- Redis, Celery, cache: reachable and isolated -------------------------------------------------
@@ -185,32 +241,25 @@ def media_files(media_root: Path) -> list[Path]:
 # --- users ----------------------------------------------------------------------------------------
 
 
-def _create_user(username: str, **extra):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user(
-        username=username, email=f"{username}@example.org", password=TEST_PASSWORD, **extra
-    )
-
-
 @pytest.fixture
 def make_user(db) -> Callable[..., object]:
-    return _create_user
+    """make_user(username, **fields): a user who logs in with TEST_PASSWORD."""
+    return lambda username, **extra: UserFactory(username=username, **extra)
 
 
 @pytest.fixture
 def alice(db):
-    return _create_user("alice")
+    return UserFactory(username="alice")
 
 
 @pytest.fixture
 def bob(db):
-    return _create_user("bob")
+    return UserFactory(username="bob")
 
 
 @pytest.fixture
 def staff(db):
-    return _create_user("staffer", is_staff=True)
+    return UserFactory(username="staffer", staff=True)
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -237,24 +286,27 @@ def _shipped_model_dirs() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def model_dir(request) -> Path:
-    """The shipped default model (models/), or, where none is shipped yet, a tiny LiteRT model built once
-    (in a subprocess: TensorFlow never loads into the process that runs the worker) and cached."""
-    shipped = _shipped_model_dirs()
-    if shipped:
-        return shipped[-1]
-    target = Path(request.config.cache.mkdir("melanoma-tiny-model"))
-    if not (target / "model.tflite").is_file():
-        result = subprocess.run(  # noqa: S603
-            [sys.executable, "-c", TINY_MODEL_SCRIPT, str(target), "64"],
-            capture_output=True,
-            text=True,
-            cwd=django_settings.BASE_DIR,
-            timeout=600,
-        )
-        if result.returncode != 0:
-            pytest.skip(f"No shipped model and the tiny test model could not be built: {result.stderr[-500:]}")
+def tiny_model(request, tmp_path_factory) -> Path:
+    """The one synthetic LiteRT model folder of the suite (bench/synthetic.py): 32 px, a 2-way softmax that scores
+    dark pictures high and pale skin low, threshold 0.5, version "tiny-test". Built once (in a subprocess:
+    TensorFlow never loads into the process that runs the worker) and kept in pytest's cache when there is one.
+    Tests that change it copy it first."""
+    cache = getattr(request.config, "cache", None)
+    parent = Path(cache.mkdir("melanoma-tiny-model-v2")) if cache else tmp_path_factory.mktemp("tiny-model")
+    target = parent / "tiny-test"
+    if not (target / "model_card.json").is_file():
+        try:
+            build_model_dir_in_subprocess(target, size=32, version="tiny-test", threshold=0.5)
+        except subprocess.CalledProcessError as error:
+            pytest.fail(f"The tiny test model could not be built: {error.stderr[-1500:]}")
     return target
+
+
+@pytest.fixture(scope="session")
+def model_dir(request) -> Path:
+    """The shipped default model (models/), or, where none is shipped yet, the tiny test model."""
+    shipped = _shipped_model_dirs()
+    return shipped[-1] if shipped else request.getfixturevalue("tiny_model")
 
 
 @pytest.fixture
@@ -270,23 +322,6 @@ def active_model(db, model_dir: Path):
 
 
 # --- images ---------------------------------------------------------------------------------------
-
-
-def lesion_pixels(width: int = 320, height: int = 240, seed: int = 0) -> np.ndarray:
-    """Skin-toned noise with a dark irregular blob: a photo-like image, different for every seed."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    radius = min(width, height) * (0.25 + 0.05 * np.sin(np.arctan2(yy - height / 2, xx - width / 2) * 5))
-    inside = ((xx - width / 2) ** 2 + (yy - height / 2) ** 2) < radius**2
-    skin, mole = np.array([214, 168, 140], np.float32), np.array([92, 58, 44], np.float32)
-    pixels = np.where(inside[..., None], mole, skin) + rng.normal(0, 8, size=(height, width, 3))
-    return np.clip(pixels, 0, 255).astype(np.uint8)
-
-
-def encode_image(image: Image.Image, fmt: str = "JPEG", **params) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ form, the JSON API and the `predict_images` command.
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 from collections.abc import Callable
@@ -16,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import ExifTags, Image
+
+from bench.synthetic import encode_image, lesion_pixels
 
 # The upload limit the tests set (MELANOMA_MAX_UPLOAD_BYTES); the over-limit case is several times larger.
 TEST_UPLOAD_LIMIT_BYTES = 200_000
@@ -42,18 +43,11 @@ class Case:
 
 
 def lesion_array(width: int = 240, height: int = 180, seed: int = 0) -> np.ndarray:
-    """Skin-toned noise with a dark blob: photo-like, so JPEG sizes and decoding behave as with real photos."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    inside = ((xx - width / 2) ** 2 + (yy - height / 2) ** 2) < (min(width, height) * 0.3) ** 2
-    pixels = np.where(inside[..., None], [92, 58, 44], [214, 168, 140]) + rng.normal(0, 8, (height, width, 3))
-    return np.clip(pixels, 0, 255).astype(np.uint8)
+    """The suite's synthetic lesion (bench/synthetic.py), at the corpus' size."""
+    return lesion_pixels(width, height, seed)
 
 
-def encode(image: Image.Image, fmt: str, **params) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
+encode = encode_image
 
 
 def jpeg(**params) -> bytes:

@@ -1,34 +1,27 @@
 """Tiny labelled datasets in every supported layout, generated per test (tests never need ../shared).
 
-Each image is distinct noise (the readers reject duplicate content); melanoma images are darker so a model
-trained on them has something to learn.
+Each image is a synthetic lesion with its own noise (the readers reject duplicate content); melanoma images are
+darker so that a model trained on them has something to learn, and the tiny test model (`tiny_model` in
+tests/conftest.py) separates them perfectly.
 """
 
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from lesion_model.preprocessing import Normalisation
-from training.model_card import write_model_card
+from bench.synthetic import lesion_pixels
 
 ISIC_2018_COLUMNS = ["MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
 ISIC_2019_COLUMNS = [*ISIC_2018_COLUMNS, "SCC", "UNK"]
 
 
 def write_image(path: Path, *, seed: int, melanoma: bool = False, size: int = 32) -> Path:
-    """A small, unique RGB image (JPEG or PNG by suffix)."""
-    rng = np.random.default_rng(seed)
-    base = np.array([70, 40, 30] if melanoma else [200, 150, 130], dtype=np.int16)
-    pixels = np.clip(base + rng.integers(-40, 40, size=(size, size, 3)), 0, 255).astype(np.uint8)
+    """A small, unique synthetic lesion photo (JPEG or PNG by suffix); melanoma ones are darker."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
+    Image.fromarray(lesion_pixels(size, size, seed, darkness=0.6 if melanoma else 0.0)).save(path)
     return path
 
 
@@ -114,52 +107,3 @@ def make_class_folders(root: Path, *, classes: dict[str, int] | None = None, spl
                 folder = root / split / class_name if split else root / class_name
                 write_image(folder / f"img_{index}.png", seed=seed, melanoma=class_name in {"melanoma", "malignant"})
     return root
-
-
-_TINY_MODEL_SCRIPT = """
-import sys
-from pathlib import Path
-
-import keras
-import numpy as np
-import tensorflow as tf
-
-out, size = Path(sys.argv[1]), int(sys.argv[2])
-inputs = keras.Input((size, size, 3))
-pooled = keras.layers.GlobalAveragePooling2D()(inputs)
-outputs = keras.layers.Dense(2, activation="softmax")(pooled)
-model = keras.Model(inputs, outputs)
-# Melanoma logit = -2 x (sum of normalised channel means): dark lesions score high, pale skin low.
-model.layers[-1].set_weights([np.array([[0.0, -2.0]] * 3, dtype=np.float32), np.zeros(2, dtype=np.float32)])
-out.mkdir(parents=True, exist_ok=True)
-(out / "model.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-"""
-
-
-def build_tiny_model_dir(
-    model_dir: Path, *, version: str = "tiny-test", input_size: int = 32, threshold: float = 0.5
-) -> Path:
-    """A real LiteRT model folder (model.tflite + card) that separates the fixture images above perfectly.
-
-    Built in a subprocess so that TensorFlow is never imported into the test process (a forked Celery worker
-    inheriting TensorFlow state hangs).
-    """
-    subprocess.run(
-        [sys.executable, "-c", _TINY_MODEL_SCRIPT, str(model_dir), str(input_size)],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    write_model_card(
-        model_dir,
-        {
-            "version": version,
-            "created": "2026-01-01T00:00:00+00:00",
-            "input_size": input_size,
-            "threshold": threshold,
-            "normalisation": Normalisation().to_card(),
-            "metrics": {},
-            "split": {"seed": 0, "val_fraction": 0.5},
-        },
-    )
-    return model_dir

@@ -174,16 +174,3 @@ def test_delete_account_removes_the_user_rows_and_files_only_theirs(
         bobs.thumbnail.name.rsplit("/", 1)[-1],
     }
     assert not _logged_in(client)
-
-
-def test_csrf_is_enforced_on_account_forms(alice, make_prediction):
-    make_prediction(user=alice)
-    client = Client(enforce_csrf_checks=True)
-    assert client.post(reverse("accounts:signup"), {"username": "x"}).status_code == 403
-    assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}).status_code == 403
-    client.force_login(alice)
-    assert client.post(reverse("accounts:account_delete"), {"password": PASSWORD}).status_code == 403
-    assert client.post(reverse("logout")).status_code == 403
-    assert User.objects.filter(username="alice").exists()
-    assert Prediction.objects.count() == 1
-    assert _logged_in(client)

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone
 
-from tests.classifier.page_helpers import PASSWORD, lesion_jpeg
+from bench.synthetic import lesion_jpeg
+from tests.factories import PredictionFactory, UserFactory
 
 
 @pytest.fixture
@@ -33,24 +32,18 @@ def ui_isolated_cache(settings) -> None:
     }
 
 
-def _make_user(username: str, **extra):
-    return get_user_model().objects.create_user(
-        username=username, email=f"{username}@example.org", password=PASSWORD, **extra
-    )
-
-
 # alice (the owner) and bob (another user) come from tests/conftest.py.
 
 
 @pytest.fixture
 def charlie(db):
     """Staff (a clinician): may see everyone's predictions."""
-    return _make_user("charlie", is_staff=True)
+    return UserFactory(username="charlie", staff=True)
 
 
 @pytest.fixture
 def admin_user_ui(db):
-    return _make_user("root", is_staff=True, is_superuser=True)
+    return UserFactory(username="root", superuser=True)
 
 
 @pytest.fixture
@@ -62,29 +55,18 @@ def jpeg_upload() -> Callable[..., SimpleUploadedFile]:
 
 
 @pytest.fixture
-def make_prediction(ui_private_media, jpeg_upload):
-    """A prediction made by the real upload service (so its files exist), then put in the wanted state."""
-    from classifier.models import ModelVersion, Prediction
-    from classifier.services.prediction_writes import prediction_create
+def make_prediction(ui_private_media):
+    """make_prediction(user=, status="queued"|"done"|"failed", probability=0.82, **fields): a prediction made by
+    the real upload service (so its files exist), then put in the wanted state (tests/factories.py)."""
+    from classifier.models import Prediction
 
     def make(*, user, status: str = "queued", probability: float = 0.82, **fields) -> Prediction:
-        prediction = prediction_create(user=user, upload=jpeg_upload(), body_site=fields.pop("body_site", "trunk"))
-        updates: dict = {"status": status, **fields}
         if status == Prediction.Status.DONE:
-            model_version, _ = ModelVersion.objects.get_or_create(
-                version="test-model-1", defaults={"path": "models/test-model-1", "threshold": 0.35}
-            )
-            updates.update(
-                melanoma_probability=probability,
-                threshold=model_version.threshold,
-                verdict="refer" if probability >= model_version.threshold else "low_risk",
-                model_version=model_version,
-                completed_at=timezone.now(),
-            )
+            fields.update(done=True, melanoma_probability=probability)
         elif status == Prediction.Status.FAILED:
-            updates.update(error=fields.get("error", "The model file is missing."), completed_at=timezone.now())
-        Prediction.objects.filter(pk=prediction.pk).update(**updates)
-        prediction.refresh_from_db()
-        return prediction
+            fields["failed"] = True
+        else:
+            fields["status"] = status
+        return PredictionFactory(user=user, **fields)
 
     return make

@@ -33,12 +33,6 @@ STORED_NAME = re.compile(r"^(lesions|thumbnails)/[0-9a-f]{32}\.jpg$")
 NOT_FOR_HUMANS = ("Traceback", "Exception", "BytesIO", "Errno", "NoneType", "Server Error")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Every test here creates users; the production hasher (PBKDF2, deliberately slow) would dominate its time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _params():
     for case in CASES:
         for entry_point in case.entry_points:

@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 
 from classifier.models import ModelVersion
 from classifier.services.model_versions import model_version_register
-from tests.derm_fixtures import build_tiny_model_dir, make_class_folders, make_ham10000, write_image
+from tests.derm_fixtures import make_class_folders, make_ham10000, write_image
 from training.datasets import load_dataset
 from training.splits import grouped_stratified_split
 
@@ -20,8 +20,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="session")
-def tiny_model_template(tmp_path_factory) -> Path:
-    return build_tiny_model_dir(tmp_path_factory.mktemp("models") / "tiny-test", version="tiny-test", threshold=0.5)
+def tiny_model_template(tiny_model, tmp_path_factory) -> Path:
+    """The suite's tiny model, with the validation split a trained model's card records."""
+    template = Path(shutil.copytree(tiny_model, tmp_path_factory.mktemp("models") / "tiny-test"))
+    card = json.loads((template / "model_card.json").read_text())
+    card["split"] = {"seed": 0, "val_fraction": 0.5}
+    (template / "model_card.json").write_text(json.dumps(card))
+    return template
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
+from bench.synthetic import encode_image, lesion_pixels
 from classifier.images import ImageRejected, image_prepare_upload
-from tests.conftest import encode_image, lesion_pixels
 
 
 def _open(data: bytes) -> Image.Image:

@@ -1,8 +1,6 @@
 """Security and privacy across the whole site, filling what the page/API/account tests do not already cover:
 
-- every URL that takes an id (found from the URLconf, so a new one cannot be forgotten) for another user,
-  anonymous and staff: the right status, nothing leaked, nothing changed;
-- CSRF on every form the pages render, and on the API with session auth;
+- (who may use which URL, and CSRF on every form: tests/classifier/test_access_matrix.py);
 - login throttling also on the API token endpoint (otherwise a side door for guessing passwords);
 - production settings: refuse to start without DJANGO_SECRET_KEY, DEBUG off, HTTPS/HSTS/secure cookies,
   nosniff, Referrer-Policy, a Content-Security-Policy that no page breaks, `check --deploy` silent;
@@ -11,7 +9,6 @@
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import os
@@ -19,32 +16,25 @@ import re
 import secrets
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from PIL import ExifTags, Image
 from rest_framework.authtoken.models import Token
 
 from classifier.models import Prediction
-from classifier.services.prediction_runs import prediction_fail
 from classifier.services.prediction_writes import prediction_create
-from tests.conftest import TEST_PASSWORD, media_files
+from tests.conftest import media_files
 from tests.corpus import jpeg, jpeg_with_gps, multipart_body
+from tests.factories import TEST_PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
 
 SECRET_NOTE = "secret note: left breast, since May"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Every test here creates users; the production hasher (PBKDF2, deliberately slow) would dominate its time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _session_client(user=None, *, enforce_csrf: bool = False) -> Client:
@@ -57,195 +47,6 @@ def _session_client(user=None, *, enforce_csrf: bool = False) -> Client:
 def _token_client(user) -> Client:
     token, _ = Token.objects.get_or_create(user=user)
     return Client(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_ACCEPT="application/json")
-
-
-def _snapshot(media_root: Path) -> tuple:
-    rows = tuple(Prediction.objects.order_by("pk").values_list("pk", "user_id", "status", "error", "note", "image"))
-    return rows, tuple(media_files(media_root))
-
-
-# --- every URL with an id -------------------------------------------------------------------------
-
-
-def _id_routes() -> list[tuple[str, str]]:
-    """(name, route) of every URL pattern that takes a `pk`, from the live URLconf."""
-    found: list[tuple[str, str]] = []
-
-    def walk(patterns, namespace: str, prefix: str) -> None:
-        for pattern in patterns:
-            route = prefix + str(pattern.pattern)
-            if isinstance(pattern, URLResolver):
-                inner = f"{namespace}:{pattern.namespace}" if namespace and pattern.namespace else pattern.namespace
-                if inner == "admin" or (pattern.namespace or "") == "admin":
-                    continue  # the admin has its own permission system (tests/classifier/test_admin.py)
-                walk(pattern.url_patterns, inner or namespace, route)
-            elif isinstance(pattern, URLPattern) and "pk" in pattern.pattern.regex.groupindex and pattern.name:
-                found.append((f"{namespace}:{pattern.name}" if namespace else pattern.name, route))
-
-    walk(get_resolver().url_patterns, "", "")
-    return sorted(set(found))
-
-
-ID_ROUTES = _id_routes()
-
-
-def test_the_urlconf_has_the_id_urls_we_expect():
-    names = {name for name, _ in ID_ROUTES}
-    # If this fails because a URL was added, the parametrised isolation test below already covers it.
-    assert {
-        "classifier:prediction_detail",
-        "classifier:prediction_status",
-        "classifier:prediction_retry",
-        "classifier:prediction_delete",
-        "classifier:prediction_image",
-        "classifier:prediction_thumbnail",
-        "api:prediction-detail",
-        "api:prediction-retry",
-        "api:prediction-image",
-        "api:prediction-thumbnail",
-    } <= names
-
-
-@pytest.mark.parametrize("method", ["get", "post", "delete"])
-@pytest.mark.parametrize("who", ["bob", "anonymous", "staff"])
-@pytest.mark.parametrize("url_name", [name for name, _ in ID_ROUTES])
-def test_someone_elses_id(url_name, who, method, request, alice, private_media):
-    """Another user: 404 on every method (never 403: ids cannot be probed). Anonymous: sent to log in (pages) or
-    401 (API). Staff: may read, never change. In no case does a byte of alice's photo or note leave, or
-    anything change."""
-    prediction = prediction_create(user=alice, upload=jpeg(), body_site="trunk", note=SECRET_NOTE)
-    prediction_fail(prediction_id=prediction.pk, reason="The model file is missing.")
-    url = reverse(url_name, args=[prediction.pk])
-    api = url.startswith("/api/")
-    before = _snapshot(private_media)
-
-    user = None if who == "anonymous" else request.getfixturevalue(who)
-    client = (_token_client(user) if api else _session_client(user)) if user is not None else Client()
-    response = getattr(client, method)(url)
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-
-    if who == "staff" and method == "get":
-        assert response.status_code in {200, 404, 405}  # may read (404 only where a page is owner-only, e.g. delete)
-    else:
-        assert response.status_code in _refused(who, api, method), (response.status_code, body[:300])
-        assert b"\xff\xd8\xff" not in body, "photo bytes leaked"
-        assert SECRET_NOTE.encode() not in html.unescape(body.decode(errors="replace")).encode()
-        assert b"model file is missing" not in body
-    assert _snapshot(private_media) == before, "something changed"
-
-
-def _refused(who: str, api: bool, method: str) -> set[int]:
-    # 405: the URL does not take this method at all (checked before the row is looked up: nothing to leak).
-    if who == "anonymous":
-        return {401, 405} if api else {302, 405}
-    return {404, 405}
-
-
-def test_anonymous_pages_redirect_to_login_not_elsewhere(alice):
-    prediction = prediction_create(user=alice, upload=jpeg())
-    for name, _ in ID_ROUTES:
-        if name.startswith("classifier:"):
-            response = Client().get(reverse(name, args=[prediction.pk]))
-            assert response.status_code in {302, 405}
-            if response.status_code == 302:
-                assert response["Location"].startswith(reverse("login"))
-
-
-# --- CSRF on every form ---------------------------------------------------------------------------
-
-
-class _FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict] = []
-        self._current: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attributes = dict(attrs)
-        if tag == "form":
-            self._current = {
-                "method": (attributes.get("method") or "get").lower(),
-                "action": attributes.get("action"),
-                "fields": [],
-            }
-            self.forms.append(self._current)
-        elif tag == "input" and self._current is not None:
-            self._current["fields"].append(attributes.get("name"))
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._current = None
-
-
-def _post_forms(client: Client, path: str) -> list[dict]:
-    response = client.get(path)
-    assert response.status_code == 200, path
-    parser = _FormParser()
-    parser.feed(response.content.decode())
-    forms = [form for form in parser.forms if form["method"] == "post"]
-    for form in forms:
-        form["page"] = path
-        form["action"] = html.unescape(form["action"]) if form["action"] else path
-    return forms
-
-
-def test_every_post_form_carries_a_csrf_token_and_is_refused_without_it(alice, private_media):
-    failed = prediction_create(user=alice, upload=jpeg(), note=SECRET_NOTE)
-    prediction_fail(prediction_id=failed.pk, reason="The model file is missing.")
-    signed_in = _session_client(alice)
-    anonymous = Client()
-    pages = {
-        anonymous: [reverse("login"), reverse("accounts:signup"), reverse("password_reset")],
-        signed_in: [
-            reverse("classifier:upload"),
-            reverse("classifier:history"),
-            reverse("classifier:prediction_detail", args=[failed.pk]),
-            reverse("classifier:prediction_delete", args=[failed.pk]),
-            reverse("accounts:account"),
-            reverse("accounts:account_delete"),
-            reverse("password_change"),
-        ],
-    }
-    forms = [(client, form) for client, paths in pages.items() for path in paths for form in _post_forms(client, path)]
-    actions = {form["action"] for _, form in forms}
-    # The forms that change something: all of them must be among those found.
-    assert {
-        reverse("classifier:upload"),
-        reverse("classifier:prediction_retry", args=[failed.pk]),
-        reverse("classifier:prediction_delete", args=[failed.pk]),
-        reverse("accounts:account_delete"),
-        reverse("password_change"),
-        reverse("logout"),
-    } <= actions, actions
-
-    for _client, form in forms:
-        assert "csrfmiddlewaretoken" in form["fields"], f"form to {form['action']} on {form['page']} has no CSRF token"
-
-    before = _snapshot(private_media)
-    for client, form in forms:
-        enforcing = Client(enforce_csrf_checks=True)
-        if client is signed_in:
-            enforcing.force_login(alice)
-        fields = {name: "x" for name in form["fields"] if name and name != "csrfmiddlewaretoken"}
-        response = enforcing.post(form["action"], fields)
-        assert response.status_code == 403, f"{form['action']} accepted a POST without a CSRF token"
-    assert _snapshot(private_media) == before
-    assert get_user_model().objects.filter(pk=alice.pk).exists()
-
-
-def test_api_with_session_auth_needs_csrf_but_token_auth_does_not(alice, private_media):
-    prediction = prediction_create(user=alice, upload=jpeg())
-    session = _session_client(alice, enforce_csrf=True)
-    body, content_type = multipart_body(filename="mole.jpg", content=jpeg())
-    assert session.generic("POST", reverse("api:prediction-list"), body, content_type=content_type).status_code == 403
-    assert session.delete(reverse("api:prediction-detail", args=[prediction.pk])).status_code == 403
-    assert list(Prediction.objects.values_list("pk", flat=True)) == [prediction.pk]
-    assert len(media_files(private_media)) == 2
-
-    # A token is not sent automatically by a browser, so there is nothing for CSRF to protect.
-    token = _token_client(alice)
-    response = token.generic("POST", reverse("api:prediction-list"), body, content_type=content_type)
-    assert response.status_code == 202
 
 
 # --- login throttling ---------------------------------------------------------------------------

@@ -3,8 +3,6 @@ with a clear reason."""
 
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,28 +15,11 @@ from lesion_model.preprocessing import preprocess_image
 from lesion_model.scorer import MelanomaScorer
 from training.model_card import write_model_card
 
-TINY_EXPORT = """
-import sys
-from pathlib import Path
-import keras
-import numpy as np
-from training.export import export_tflite
-size = int(sys.argv[2])
-inputs = keras.Input((size, size, 3))
-x = keras.layers.GlobalAveragePooling2D()(inputs)
-outputs = keras.layers.Dense(2, activation="softmax")(x)
-model = keras.Model(inputs, outputs)
-model.layers[-1].set_weights([np.array([[0, 1], [0, 0], [0, -1]], "float32"), np.zeros(2, "float32")])
-export_tflite(model, Path(sys.argv[1]), image_size=size)
-"""
-
 
 @pytest.fixture(scope="module")
-def tflite_file(tmp_path_factory):
-    """A tiny softmax model (mean red - mean blue decides), exported in a subprocess: serving never imports TF."""
-    folder = tmp_path_factory.mktemp("tiny")
-    subprocess.run([sys.executable, "-c", TINY_EXPORT, str(folder), "32"], check=True, capture_output=True)  # noqa: S603
-    return folder / "model.tflite"
+def tflite_file(tiny_model):
+    """The suite's tiny softmax model (dark pictures score high), built in a subprocess: serving never imports TF."""
+    return tiny_model / "model.tflite"
 
 
 def _model_dir(tmp_path, tflite_file, **card):
@@ -59,9 +40,9 @@ def _jpeg(colour, size=(120, 90)):
 def test_scores_bytes_with_card_settings(tmp_path, tflite_file):
     scorer = MelanomaScorer(_model_dir(tmp_path, tflite_file, melanoma_index=1))
     assert scorer.version == "tiny-1" and scorer.threshold == 0.5 and scorer.input_size == 32
-    red = scorer.score_bytes(_jpeg((230, 40, 40)))
-    blue = scorer.score_bytes(_jpeg((40, 40, 230)))
-    assert 0.0 <= blue < 0.5 < red <= 1.0
+    dark = scorer.score_bytes(_jpeg((60, 40, 30)))
+    pale = scorer.score_bytes(_jpeg((220, 190, 170)))
+    assert 0.0 <= pale < 0.5 < dark <= 1.0
 
 
 def test_score_matches_the_shared_preprocessing(tmp_path, tflite_file):

@@ -1,0 +1,370 @@
+"""Who may do what, for every URL of the site: one table, checked against the URLconf.
+
+Every named URL must have a row in ACCESS (the admin, which has its own permission system, is checked as a
+whole): a URL added without saying who may use it fails `test_every_url_has_an_access_rule`. Each row says,
+for each method and each person, the status to expect:
+
+- owner: alice, whose predictions the ids point at; other: bob, an ordinary user; staff: a clinician
+  (may read everyone's predictions, never change them); anonymous: nobody signed in.
+- Pages send anonymous people to the login page (LOGIN); the API answers 401. Someone else's id is 404 on
+  every method, never 403: ids cannot be probed.
+
+Whenever the answer is a refusal, no byte of alice's photo, note, result or error leaves, and nothing in the
+database or the media folder changes. Every POST (and API DELETE) is refused without a CSRF token when the
+person is signed in by session cookie; every form a page renders carries the token.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.authtoken.models import Token
+
+from classifier.models import Prediction
+from tests.conftest import media_files
+from tests.factories import PredictionFactory, UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
+
+OWNER, OTHER, STAFF, ANONYMOUS = "owner", "other", "staff", "anonymous"
+PEOPLE = (OWNER, OTHER, STAFF, ANONYMOUS)
+LOGIN = 3020  # a 302 to the login page (and nowhere else)
+SECRET_NOTE = "secret note: left breast, since May"
+SECRET_RESULT = "91.0%"
+SECRET_ERROR = "The model file is missing."
+
+
+@dataclass(frozen=True)
+class Rule:
+    """method -> person -> expected status (a set where the answer legitimately depends on the environment)."""
+
+    methods: dict[str, dict[str, int | frozenset[int]]]
+    api: bool = False
+    csrf: bool = True  # POST/DELETE by a session-signed-in person needs the CSRF token
+    target: str = "done"  # which of alice's predictions the id points at: "done" or "failed"
+    csrf_as: str = OWNER  # who sends the forged request (ANONYMOUS for the forms of people not signed in)
+    kwargs: dict[str, str] = field(default_factory=dict)
+
+
+def _everyone(status, **overrides) -> dict[str, int | frozenset[int]]:
+    return {person: overrides.get(person, status) for person in PEOPLE}
+
+
+def public_page(*, post: int | None = None) -> Rule:
+    methods = {"get": _everyone(200)}
+    if post is not None:
+        methods["post"] = _everyone(post)
+    return Rule(methods, csrf_as=ANONYMOUS)
+
+
+def signed_in_page(*, get: int = 200, post: int | None = None) -> Rule:
+    methods = {"get": _everyone(get, anonymous=LOGIN)}
+    if post is not None:
+        methods["post"] = _everyone(post, anonymous=LOGIN)
+    return Rule(methods)
+
+
+def owner_page(*, staff_reads: bool) -> Rule:
+    """A page about one prediction: its owner (and staff, where `staff_reads`) may see it; GET only."""
+    methods = {
+        "get": {OWNER: 200, OTHER: 404, STAFF: 200 if staff_reads else 404, ANONYMOUS: LOGIN},
+        # The method is checked before anything else: nothing is looked up, so nothing can leak.
+        "post": _everyone(405),
+        "delete": _everyone(405),
+    }
+    return Rule(methods)
+
+
+def owner_action(*, target: str) -> Rule:
+    """A POST-only button about one prediction: only its owner may press it."""
+    methods = {
+        "get": {OWNER: 405, OTHER: 405, STAFF: 405, ANONYMOUS: 405},
+        "post": {OWNER: 302, OTHER: 404, STAFF: 404, ANONYMOUS: LOGIN},
+    }
+    return Rule(methods, target=target)
+
+
+def api(methods: dict[str, dict[str, int | frozenset[int]]], *, target: str = "done", csrf: bool = True) -> Rule:
+    return Rule(methods, api=True, target=target, csrf=csrf)
+
+
+ACCESS: dict[str, Rule] = {
+    # public
+    "landing": public_page(),
+    "healthz": Rule({"get": _everyone(frozenset({200, 503}))}, csrf=False),  # 503 names what is down
+    "login": public_page(post=200),
+    "logout": Rule({"post": _everyone(302)}),
+    # signed-in people are sent on to the upload page
+    "accounts:signup": Rule({method: _everyone(302, anonymous=200) for method in ("get", "post")}, csrf_as=ANONYMOUS),
+    "password_reset": public_page(post=200),
+    "password_reset_done": public_page(),
+    "password_reset_confirm": public_page(),
+    "password_reset_complete": public_page(),
+    # signed in
+    "classifier:upload": signed_in_page(post=400),  # 400: a form without a photo
+    "classifier:history": signed_in_page(),
+    "accounts:account": signed_in_page(),
+    "accounts:account_delete": signed_in_page(post=200),
+    "password_change": signed_in_page(post=200),
+    "password_change_done": signed_in_page(),
+    # one prediction: its owner, and staff where they may read
+    "classifier:prediction_detail": owner_page(staff_reads=True),
+    "classifier:prediction_status": owner_page(staff_reads=True),
+    "classifier:prediction_image": owner_page(staff_reads=True),
+    "classifier:prediction_thumbnail": owner_page(staff_reads=True),
+    "classifier:prediction_delete": Rule(
+        {
+            "get": {OWNER: 200, OTHER: 404, STAFF: 404, ANONYMOUS: LOGIN},  # the confirmation page
+            "post": {OWNER: 302, OTHER: 404, STAFF: 404, ANONYMOUS: LOGIN},
+            "delete": {OWNER: 200, OTHER: 404, STAFF: 404, ANONYMOUS: LOGIN},  # not a form's method: the page
+        }
+    ),
+    "classifier:prediction_retry": owner_action(target="failed"),
+    # the API: token or session; anonymous is 401
+    "api:token": api({"post": _everyone(400)}, csrf=False),  # credentials in the body, no cookie: no CSRF to forge
+    "api:schema": api({"get": _everyone(200)}),
+    "api:prediction-list": api({"get": _everyone(200, anonymous=401), "post": _everyone(400, anonymous=401)}),
+    "api:prediction-detail": api(
+        {
+            "get": {OWNER: 200, OTHER: 404, STAFF: 200, ANONYMOUS: 401},
+            "post": {OWNER: 405, OTHER: 405, STAFF: 405, ANONYMOUS: 401},
+            "delete": {OWNER: 204, OTHER: 404, STAFF: 404, ANONYMOUS: 401},
+        }
+    ),
+    "api:prediction-image": api(
+        {
+            "get": {OWNER: 200, OTHER: 404, STAFF: 200, ANONYMOUS: 401},
+            "delete": {OWNER: 405, OTHER: 405, STAFF: 405, ANONYMOUS: 401},
+        }
+    ),
+    "api:prediction-thumbnail": api(
+        {
+            "get": {OWNER: 200, OTHER: 404, STAFF: 200, ANONYMOUS: 401},
+            "delete": {OWNER: 405, OTHER: 405, STAFF: 405, ANONYMOUS: 401},
+        }
+    ),
+    "api:prediction-retry": api(
+        {
+            "get": {OWNER: 405, OTHER: 405, STAFF: 405, ANONYMOUS: 401},
+            "post": {OWNER: 202, OTHER: 404, STAFF: 404, ANONYMOUS: 401},
+        },
+        target="failed",
+    ),
+}
+# Sample values for URL arguments other than the prediction id.
+EXTRA_KWARGS = {"password_reset_confirm": {"uidb64": "MQ", "token": "set-password"}}
+ADMIN_NAMESPACE = "admin"
+
+
+def _url_names() -> set[str]:
+    """Every named URL of the live URLconf ("namespace:name"), the admin's folded into ADMIN_NAMESPACE."""
+    found: set[str] = set()
+
+    def walk(patterns, namespace: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.namespace == ADMIN_NAMESPACE:
+                    found.add(ADMIN_NAMESPACE)
+                    continue
+                inner = ":".join(part for part in (namespace, pattern.namespace) if part)
+                walk(pattern.url_patterns, inner)
+            elif isinstance(pattern, URLPattern):
+                assert pattern.name, f"URL {pattern.pattern} has no name, so it cannot be given an access rule"
+                found.add(f"{namespace}:{pattern.name}" if namespace else pattern.name)
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def test_every_url_has_an_access_rule():
+    names = _url_names()
+    assert names - set(ACCESS) - {ADMIN_NAMESPACE} == set(), "new URLs: say who may use them in ACCESS"
+    assert set(ACCESS) - names == set(), "ACCESS lists URLs that no longer exist"
+
+
+# --- the people and alice's predictions ------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(alice, bob, private_media) -> dict:
+    staff = UserFactory(username="charlie", staff=True)
+    done = PredictionFactory(user=alice, done=True, melanoma_probability=0.91, note=SECRET_NOTE)
+    failed = PredictionFactory(user=alice, failed=True, error=SECRET_ERROR, note=SECRET_NOTE)
+    return {
+        "people": {OWNER: alice, OTHER: bob, STAFF: staff, ANONYMOUS: None},
+        "predictions": {"done": done, "failed": failed},
+        "media": private_media,
+    }
+
+
+def _url(name: str, rule: Rule, world: dict) -> str:
+    pattern_kwargs = EXTRA_KWARGS.get(name, {})
+    try:
+        return reverse(name, kwargs=pattern_kwargs or None)
+    except Exception:  # noqa: BLE001 - the URL takes a prediction id
+        return reverse(name, args=[world["predictions"][rule.target].pk])
+
+
+def _client(person, rule: Rule, *, enforce_csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=enforce_csrf)
+    if person is None:
+        return client
+    if rule.api and not enforce_csrf:
+        token, _ = Token.objects.get_or_create(user=person)
+        return Client(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_ACCEPT="application/json")
+    client.force_login(person)
+    return client
+
+
+def _snapshot(media_root: Path) -> tuple:
+    rows = Prediction.objects.order_by("pk").values_list("pk", "user_id", "status", "error", "note", "image")
+    return tuple(rows), tuple(media_files(media_root)), get_user_model().objects.count()
+
+
+def _body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def _assert_nothing_leaked(body: bytes, *, api: bool) -> None:
+    assert b"\xff\xd8\xff" not in body, "photo bytes leaked"
+    text = html.unescape(body.decode(errors="replace"))
+    for secret in (SECRET_NOTE, SECRET_RESULT, SECRET_ERROR):
+        assert secret not in text, f"{secret!r} leaked"
+    if api:
+        assert "alice" not in text
+
+
+CASES = [
+    pytest.param(name, method, person, id=f"{name}-{method}-{person}")
+    for name, rule in ACCESS.items()
+    for method, expected in rule.methods.items()
+    for person in expected
+]
+
+
+@pytest.mark.parametrize(("name", "method", "person"), CASES)
+def test_access(name, method, person, world):
+    rule = ACCESS[name]
+    expected = rule.methods[method][person]
+    url = _url(name, rule, world)
+    before = _snapshot(world["media"])
+
+    response = getattr(_client(world["people"][person], rule), method)(url)
+    body = _body(response)
+
+    if expected == LOGIN:
+        assert response.status_code == 302, f"got {response.status_code}: {body[:200]!r}"
+        assert response["Location"].startswith(reverse("login")), response["Location"]
+    else:
+        allowed = expected if isinstance(expected, frozenset) else {expected}
+        assert response.status_code in allowed, f"got {response.status_code}: {body[:200]!r}"
+    refused = response.status_code in {401, 403, 404, 405} or expected == LOGIN
+    if refused or (person != OWNER and method != "get"):
+        # Nothing of alice's left and nothing changed (a public POST here is an empty, invalid form).
+        if person != OWNER:
+            _assert_nothing_leaked(body, api=rule.api)
+        assert _snapshot(world["media"]) == before, "something changed"
+
+
+def test_owner_sees_her_own_prediction(world):
+    """The counterpart of the leak checks: the same secrets do reach their owner (and staff)."""
+    done = world["predictions"]["done"]
+    for person in (OWNER, STAFF):
+        client = _client(world["people"][person], ACCESS["classifier:prediction_detail"])
+        text = client.get(reverse("classifier:prediction_detail", args=[done.pk])).content.decode()
+        assert SECRET_NOTE in html.unescape(text) and SECRET_RESULT in text
+
+
+# --- CSRF ---------------------------------------------------------------------------------------------------
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self._current: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "form":
+            self._current = {"method": (attributes.get("method") or "get").lower(), "action": attributes.get("action")}
+            self._current["fields"] = []
+            self.forms.append(self._current)
+        elif tag == "input" and self._current is not None:
+            self._current["fields"].append(attributes.get("name"))
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._current = None
+
+
+CSRF_CASES = [
+    pytest.param(name, method, id=f"{name}-{method}")
+    for name, rule in ACCESS.items()
+    if rule.csrf
+    for method in ("post", "delete")
+    if method in rule.methods and rule.methods[method][rule.csrf_as] not in {401, 405, LOGIN}
+]
+
+
+@pytest.mark.parametrize(("name", "method"), CSRF_CASES)
+def test_unsafe_requests_without_a_csrf_token_are_refused(name, method, world):
+    """Signed in by session cookie (what a forged cross-site request would carry), with no CSRF token: 403 and
+    nothing changes. Public forms (log in, sign up, reset) are refused the same way for anonymous people."""
+    rule = ACCESS[name]
+    person = rule.csrf_as
+    url = _url(name, rule, world)
+    before = _snapshot(world["media"])
+    client = _client(world["people"][person], rule, enforce_csrf=True)
+
+    response = getattr(client, method)(url, {"password": "x", "username": "x", "email": "x@example.org"})
+
+    assert response.status_code == 403, f"{method.upper()} {url} accepted a request without a CSRF token"
+    if not rule.api:
+        assert "This form has expired" in response.content.decode()  # a readable page, not Django's debug text
+    assert _snapshot(world["media"]) == before
+    if person == OWNER:
+        assert "_auth_user_id" in client.session, "the refused request signed the owner out"
+
+
+def test_every_rendered_post_form_carries_a_csrf_token_and_posts_to_a_protected_url(world):
+    """Every page anyone can GET, as that person: its POST forms carry the token and post to URLs whose CSRF
+    refusal is tested above."""
+    protected = {
+        _url(name, ACCESS[name], world) for name, method in (case.values for case in CSRF_CASES) if method == "post"
+    }
+    forms_seen = 0
+    for name, rule in ACCESS.items():
+        if rule.api or "get" not in rule.methods:
+            continue
+        for person, expected in rule.methods["get"].items():
+            if expected != 200:
+                continue
+            url = _url(name, rule, world)
+            response = _client(world["people"][person], rule).get(url)
+            if response.streaming or "html" not in response.get("Content-Type", ""):
+                continue
+            parser = _FormParser()
+            parser.feed(response.content.decode())
+            for form in parser.forms:
+                if form["method"] != "post":
+                    continue
+                forms_seen += 1
+                action = html.unescape(form["action"]) if form["action"] else url
+                assert "csrfmiddlewaretoken" in form["fields"], f"form to {action} on {url} has no CSRF token"
+                assert action.split("?")[0] in protected, f"form on {url} posts to {action}, not in CSRF_CASES"
+    assert forms_seen >= 8
+
+
+def test_the_admin_is_for_staff_only(world):
+    """The admin has its own permission system (tests/classifier/test_admin.py); here: nobody else gets in."""
+    for person in (ANONYMOUS, OTHER):
+        response = _client(world["people"][person], Rule({})).get(reverse("admin:index"))
+        assert response.status_code == 302 and reverse("admin:login") in response["Location"]
