@@ -16,6 +16,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from classifier.access import prediction_get_for_request
 from classifier.api.exceptions import PayloadTooLarge
 from classifier.api.serializers import (
     ErrorSerializer,
@@ -27,7 +28,7 @@ from classifier.api.throttling import UploadRateThrottle, upload_rate_message
 from classifier.images import too_large_message
 from classifier.models import Prediction
 from classifier.private_files import private_file_response
-from classifier.selectors import prediction_get_for_user, prediction_list_for_user
+from classifier.selectors import prediction_list_for_user
 from classifier.services.prediction_writes import prediction_create, prediction_delete, prediction_retry
 from classifier.uploads import upload_too_large
 
@@ -74,9 +75,9 @@ class PredictionViewSet(
         return prediction_list_for_user(user=self.request.user)
 
     def get_object(self) -> Prediction:
-        # Staff may read any prediction; only its owner may change or delete it.
+        # Clinicians may read any prediction (audited); only its owner may change or delete it.
         read_only = self.request.method in {"GET", "HEAD", "OPTIONS"}
-        return prediction_get_for_user(user=self.request.user, pk=self.kwargs["pk"], allow_staff=read_only)
+        return prediction_get_for_request(self.request, self.kwargs["pk"], owner_only=not read_only)
 
     def get_throttles(self):
         return [UploadRateThrottle()] if self.action == "create" else []

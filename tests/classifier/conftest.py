@@ -44,8 +44,10 @@ def _make_user(username: str, **extra):
 
 @pytest.fixture
 def charlie(db):
-    """Staff (a clinician): may see everyone's predictions."""
-    return _make_user("charlie", is_staff=True)
+    """A clinician (staff in the "clinician" group): may see everyone's predictions."""
+    from tests.conftest import join_clinicians
+
+    return join_clinicians(_make_user("charlie", is_staff=True))
 
 
 @pytest.fixture

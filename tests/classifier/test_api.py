@@ -1,4 +1,4 @@
-"""The JSON API: every endpoint for owner / other user / anonymous / staff, and every error as readable JSON."""
+"""The JSON API: every endpoint for owner / other user / anonymous / staff / clinician; every error readable JSON."""
 
 from __future__ import annotations
 
@@ -208,14 +208,15 @@ def test_detail_of_a_done_prediction(alice, alice_prediction, active_model):
 
 
 @pytest.mark.parametrize("suffix", ["", "image/", "thumbnail/"])
-def test_read_access_owner_other_anonymous_staff(alice, bob, staff, alice_prediction, suffix):
+def test_read_access_owner_other_anonymous_staff_clinician(alice, bob, staff, clinician, alice_prediction, suffix):
     url = detail_url(alice_prediction.pk) + suffix
     assert client_for(alice).get(url).status_code == 200
-    other = client_for(bob).get(url)
-    assert other.status_code == 404
-    assert "alice" not in other.content.decode() and "on the back" not in other.content.decode()
+    for outsider in (bob, staff):  # the staff flag alone opens nothing of anyone else's
+        other = client_for(outsider).get(url)
+        assert other.status_code == 404
+        assert "alice" not in other.content.decode() and "on the back" not in other.content.decode()
     assert client_for().get(url).status_code == 401
-    assert client_for(staff).get(url).status_code == 200
+    assert client_for(clinician).get(url).status_code == 200
 
 
 def test_image_is_the_private_jpeg(alice, alice_prediction):
@@ -271,7 +272,7 @@ def test_delete_by_owner_removes_row_and_files(
     assert media_files(private_media) == []
 
 
-@pytest.mark.parametrize(("who", "status"), [("bob", 404), ("staff", 404), (None, 401)])
+@pytest.mark.parametrize(("who", "status"), [("bob", 404), ("staff", 404), ("clinician", 404), (None, 401)])
 def test_delete_by_anyone_else_changes_nothing(request, alice_prediction, private_media, who, status):
     user = request.getfixturevalue(who) if who else None
     response = client_for(user).delete(detail_url(alice_prediction.pk))

@@ -1,7 +1,7 @@
 """Security and privacy across the whole site, filling what the page/API/account tests do not already cover:
 
 - every URL that takes an id (found from the URLconf, so a new one cannot be forgotten) for another user,
-  anonymous and staff: the right status, nothing leaked, nothing changed;
+  anonymous, staff and a clinician: the right status, nothing leaked, nothing changed, every look audited;
 - CSRF on every form the pages render, and on the API with session auth;
 - login throttling also on the API token endpoint (otherwise a side door for guessing passwords);
 - production settings: refuse to start without DJANGO_SECRET_KEY, DEBUG off, HTTPS/HSTS/secure cookies,
@@ -107,12 +107,12 @@ def test_the_urlconf_has_the_id_urls_we_expect():
 
 
 @pytest.mark.parametrize("method", ["get", "post", "delete"])
-@pytest.mark.parametrize("who", ["bob", "anonymous", "staff"])
+@pytest.mark.parametrize("who", ["bob", "anonymous", "staff", "clinician"])
 @pytest.mark.parametrize("url_name", [name for name, _ in ID_ROUTES])
 def test_someone_elses_id(url_name, who, method, request, alice, private_media):
-    """Another user: 404 on every method (never 403: ids cannot be probed). Anonymous: sent to log in (pages) or
-    401 (API). Staff: may read, never change. In no case does a byte of alice's photo or note leave, or
-    anything change."""
+    """Another user, and staff without the clinician permission: 404 on every method (never 403: ids cannot be
+    probed). Anonymous: sent to log in (pages) or 401 (API). A clinician: may read (audited), never change. In no
+    case (but a clinician's read) does a byte of alice's photo or note leave, or anything change."""
     prediction = prediction_create(user=alice, upload=jpeg(), body_site="trunk", note=SECRET_NOTE)
     prediction_fail(prediction_id=prediction.pk, reason="The model file is missing.")
     url = reverse(url_name, args=[prediction.pk])
@@ -124,7 +124,7 @@ def test_someone_elses_id(url_name, who, method, request, alice, private_media):
     response = getattr(client, method)(url)
     body = b"".join(response.streaming_content) if response.streaming else response.content
 
-    if who == "staff" and method == "get":
+    if who == "clinician" and method == "get":
         assert response.status_code in {200, 404, 405}  # may read (404 only where a page is owner-only, e.g. delete)
     else:
         assert response.status_code in _refused(who, api, method), (response.status_code, body[:300])
