@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -16,6 +15,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.throttling import lockout_cooloff, lockout_message
 from classifier.access import prediction_get_for_request
 from classifier.api.exceptions import PayloadTooLarge
 from classifier.api.serializers import (
@@ -51,10 +51,8 @@ class TokenView(ObtainAuthToken):
             # django-axes refuses a locked-out login by making authenticate() return None, which would read as
             # "wrong password" here; it flags the request it was given (this DRF Request), so say what happened.
             if getattr(request, "axes_locked_out", False) or getattr(request._request, "axes_locked_out", False):
-                minutes = round(float(settings.AXES_COOLOFF_TIME) * 60)
                 raise Throttled(
-                    wait=minutes * 60,
-                    detail=f"Too many failed log-ins for this account. Please try again in {minutes} minutes.",
+                    wait=lockout_cooloff(request._request).total_seconds(), detail=lockout_message(request._request)
                 ) from None
             raise
 
