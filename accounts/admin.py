@@ -7,6 +7,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.forms import AdminAddUserForm
 from accounts.services import user_delete, user_password_changed
 
 User = get_user_model()
@@ -17,7 +18,10 @@ if admin.site.is_registered(User):
 @admin.register(User)
 class PatientAwareUserAdmin(UserAdmin):
     """Deleting a user here deletes their photo files too (a cascade alone would leave them on disk); setting a
-    password here revokes the old credentials, as the password pages do."""
+        password here revokes the old credentials, as the password pages do; a new username must not look like
+    another (accounts/usernames.py)."""
+
+    add_form = AdminAddUserForm
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = ""):
         response = super().user_change_password(request, id, form_url)
