@@ -2,10 +2,22 @@
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AdminUserCreationForm, UserCreationForm
+
+from accounts.usernames import validate_username_not_confusable
 
 
-class SignUpForm(UserCreationForm):
+class NotConfusableUsernameMixin:
+    """Refuses a username that mixes alphabets or looks like an existing one (accounts/usernames.py)."""
+
+    def clean_username(self) -> str:
+        username = super().clean_username()
+        if username:  # None: Django's own check already refused it (the same name in another case)
+            validate_username_not_confusable(username, exclude_pk=self.instance.pk)
+        return username
+
+
+class SignUpForm(NotConfusableUsernameMixin, UserCreationForm):
     email = forms.EmailField(
         label="E-mail (optional)",
         required=False,
@@ -31,3 +43,7 @@ class AccountDeleteForm(forms.Form):
         if not self.user.check_password(password):
             raise forms.ValidationError("That is not your current password.")
         return password
+
+
+class AdminAddUserForm(NotConfusableUsernameMixin, AdminUserCreationForm):
+    """The admin's "add user" form, with the same username rule as sign-up."""

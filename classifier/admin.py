@@ -5,12 +5,14 @@ Actions and saves go through the same services as the pages and the API.
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from audit.services import prediction_access_record
 from classifier.models import ModelVersion, Prediction
 from classifier.services.model_versions import model_version_activate
 from classifier.services.prediction_writes import (
@@ -130,6 +132,16 @@ class PredictionAdmin(admin.ModelAdmin):
             return "—"
         return f"{prediction.melanoma_probability:.3f}"
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        # The change page shows the photo, note and result: opening someone else's is audited like the pages.
+        prediction = self.get_object(request, unquote(object_id))
+        if response.status_code == 200 and prediction is not None and prediction.user_id != request.user.pk:
+            prediction_access_record(
+                viewer=request.user, prediction=prediction, method=request.method, url=request.get_full_path()
+            )
+        return response
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Predictions come from uploads (pages, API), which check and clean the photo first.
         return False
@@ -148,7 +160,7 @@ class PredictionAdmin(admin.ModelAdmin):
         for prediction in queryset:
             prediction_delete(prediction=prediction)
 
-    @admin.action(description="Re-run inference")
+    @admin.action(description="Re-run inference", permissions=["change"])
     def rerun_inference(self, request: HttpRequest, queryset: QuerySet[Prediction]) -> None:
         requeued, skipped = 0, []
         for prediction in queryset:
@@ -186,19 +198,19 @@ class PredictionAdmin(admin.ModelAdmin):
                 messages.WARNING,
             )
 
-    @admin.action(description="Mark reviewed (with the confirmed diagnosis already set)")
+    @admin.action(description="Mark reviewed (with the confirmed diagnosis already set)", permissions=["change"])
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Prediction]) -> None:
         self._mark_reviewed(request, queryset, None)
 
-    @admin.action(description="Mark reviewed as melanoma")
+    @admin.action(description="Mark reviewed as melanoma", permissions=["change"])
     def mark_reviewed_melanoma(self, request: HttpRequest, queryset: QuerySet[Prediction]) -> None:
         self._mark_reviewed(request, queryset, Prediction.Diagnosis.MELANOMA)
 
-    @admin.action(description="Mark reviewed as not melanoma")
+    @admin.action(description="Mark reviewed as not melanoma", permissions=["change"])
     def mark_reviewed_not_melanoma(self, request: HttpRequest, queryset: QuerySet[Prediction]) -> None:
         self._mark_reviewed(request, queryset, Prediction.Diagnosis.NOT_MELANOMA)
 
-    @admin.action(description="Mark reviewed as other")
+    @admin.action(description="Mark reviewed as other", permissions=["change"])
     def mark_reviewed_other(self, request: HttpRequest, queryset: QuerySet[Prediction]) -> None:
         self._mark_reviewed(request, queryset, Prediction.Diagnosis.OTHER)
 

@@ -21,7 +21,7 @@ class UploadForm(forms.Form):
     )
     note = forms.CharField(
         label="Note (optional)",
-        help_text="For yourself, e.g. 'has grown since spring'. Only you can see it.",
+        help_text="E.g. 'has grown since spring'. Seen by you and this service's clinicians.",
         max_length=Prediction.NOTE_MAX_LENGTH,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),

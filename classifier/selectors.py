@@ -15,13 +15,25 @@ def prediction_list_for_user(*, user) -> QuerySet[Prediction]:
     return Prediction.objects.filter(user=user).select_related("model_version", "user").order_by("-created_at", "-id")
 
 
-def prediction_get_for_user(*, user, pk: int, allow_staff: bool = True) -> Prediction:
-    """One prediction the user may see: their own, or any for staff (unless allow_staff=False, for changes
-    only the owner may make). Otherwise Http404 — never 403, so that another user's ids cannot be probed."""
+PREDICTION_VIEW_PERMISSION = "classifier.view_prediction"
+
+
+def user_may_view_others_predictions(*, user) -> bool:
+    """Only an explicit permission (the "clinician" group, or a superuser) opens other people's predictions: the
+    staff flag alone does not, since it is given to people who only look after the service (model versions)."""
+    return bool(
+        getattr(user, "is_authenticated", False) and user.is_active and user.has_perm(PREDICTION_VIEW_PERMISSION)
+    )
+
+
+def prediction_get_for_user(*, user, pk: int, owner_only: bool = False) -> Prediction:
+    """One prediction the user may see: their own, or anyone's for a user with the view permission (unless
+    owner_only, for changes only the owner may make). Otherwise Http404 — never 403, so that another user's ids
+    cannot be probed. Views go through classifier.access.prediction_get_for_request, which also audits."""
     if not getattr(user, "is_authenticated", False):
         raise Http404("Prediction not found.")
     queryset = Prediction.objects.select_related("model_version", "user")
-    if not (allow_staff and user.is_staff):
+    if owner_only or not user_may_view_others_predictions(user=user):
         queryset = queryset.filter(user=user)
     try:
         return queryset.get(pk=pk)

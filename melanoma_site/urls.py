@@ -9,7 +9,7 @@ urlpatterns = [
     path("api/", include("classifier.api.urls")),
     path("healthz", healthz, name="healthz"),
     path("", landing, name="landing"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("accounts.auth_urls")),
     path("accounts/", include("accounts.urls")),
     path("", include("classifier.urls")),
 ]

@@ -259,7 +259,30 @@ def bob(db):
 
 @pytest.fixture
 def staff(db):
+    """Staff flag only: opens the admin, but no one else's prediction."""
     return UserFactory(username="staffer", staff=True)
+
+
+def join_clinicians(user):
+    """Put `user` in the "clinician" group (made by a data migration; made again here because transactional
+    tests flush it): it may then open other people's predictions, audited."""
+    from django.contrib.auth.models import Group, Permission
+
+    from audit.models import CLINICIAN_GROUP
+
+    group, _ = Group.objects.get_or_create(name=CLINICIAN_GROUP)
+    group.permissions.add(Permission.objects.get(content_type__app_label="classifier", codename="view_prediction"))
+    user.groups.add(group)
+    return user
+
+
+def make_clinician(username: str):
+    return join_clinicians(UserFactory(username=username, staff=True))
+
+
+@pytest.fixture
+def clinician(db):
+    return make_clinician("clinician")
 
 
 # --- the model ------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -16,6 +15,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.throttling import lockout_cooloff, lockout_message
+from classifier.access import prediction_get_for_request
 from classifier.api.exceptions import PayloadTooLarge
 from classifier.api.serializers import (
     ErrorSerializer,
@@ -27,7 +28,7 @@ from classifier.api.throttling import UploadRateThrottle, upload_rate_message
 from classifier.images import too_large_message
 from classifier.models import Prediction
 from classifier.private_files import private_file_response
-from classifier.selectors import prediction_get_for_user, prediction_list_for_user
+from classifier.selectors import prediction_list_for_user
 from classifier.services.prediction_writes import prediction_create, prediction_delete, prediction_retry
 from classifier.uploads import upload_too_large
 
@@ -50,10 +51,8 @@ class TokenView(ObtainAuthToken):
             # django-axes refuses a locked-out login by making authenticate() return None, which would read as
             # "wrong password" here; it flags the request it was given (this DRF Request), so say what happened.
             if getattr(request, "axes_locked_out", False) or getattr(request._request, "axes_locked_out", False):
-                minutes = round(float(settings.AXES_COOLOFF_TIME) * 60)
                 raise Throttled(
-                    wait=minutes * 60,
-                    detail=f"Too many failed log-ins for this account. Please try again in {minutes} minutes.",
+                    wait=lockout_cooloff(request._request).total_seconds(), detail=lockout_message(request._request)
                 ) from None
             raise
 
@@ -74,9 +73,9 @@ class PredictionViewSet(
         return prediction_list_for_user(user=self.request.user)
 
     def get_object(self) -> Prediction:
-        # Staff may read any prediction; only its owner may change or delete it.
+        # Clinicians may read any prediction (audited); only its owner may change or delete it.
         read_only = self.request.method in {"GET", "HEAD", "OPTIONS"}
-        return prediction_get_for_user(user=self.request.user, pk=self.kwargs["pk"], allow_staff=read_only)
+        return prediction_get_for_request(self.request, self.kwargs["pk"], owner_only=not read_only)
 
     def get_throttles(self):
         return [UploadRateThrottle()] if self.action == "create" else []

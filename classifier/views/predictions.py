@@ -1,5 +1,6 @@
 """Upload, result, history, retry and delete. Every view that takes an id goes through
-prediction_get_for_user, which answers 404 for another user's prediction."""
+classifier.access.prediction_get_for_request, which answers 404 for another user's prediction (unless the
+user may view it, and then it is audited)."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,10 +13,11 @@ from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
+from classifier.access import prediction_get_for_request
 from classifier.forms import UploadForm
 from classifier.images import ImageRejected, too_large_message
 from classifier.ratelimit import upload_rate_limit_hit
-from classifier.selectors import prediction_get_for_user, prediction_list_for_user
+from classifier.selectors import prediction_list_for_user
 from classifier.services.prediction_writes import (
     PredictionStateError,
     prediction_create,
@@ -77,7 +79,7 @@ def history(request: HttpRequest) -> HttpResponse:
 @require_safe
 @login_required
 def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    prediction = prediction_get_for_user(user=request.user, pk=pk)
+    prediction = prediction_get_for_request(request, pk)
     return render(
         request,
         "classifier/result.html",
@@ -90,7 +92,7 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def prediction_status(request: HttpRequest, pk: int) -> JsonResponse:
     """What the result page polls: the status, and the result panel rendered by the same template as the page."""
-    prediction = prediction_get_for_user(user=request.user, pk=pk)
+    prediction = prediction_get_for_request(request, pk)
     html = render_to_string("classifier/_result_panel.html", {"prediction": prediction}, request=request)
     return JsonResponse(
         {
@@ -105,8 +107,8 @@ def prediction_status(request: HttpRequest, pk: int) -> JsonResponse:
 @require_POST
 @login_required
 def prediction_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
-    # Staff may look at anyone's prediction; only its owner may change it (as in the API).
-    prediction = prediction_get_for_user(user=request.user, pk=pk, allow_staff=False)
+    # Clinicians may look at anyone's prediction; only its owner may change it (as in the API).
+    prediction = prediction_get_for_request(request, pk, owner_only=True)
     try:
         prediction_retry(prediction=prediction)
     except PredictionStateError as error:
@@ -118,8 +120,8 @@ def prediction_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def prediction_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    # Only the owner deletes a photo; staff delete through the admin, which checks their permissions.
-    prediction = prediction_get_for_user(user=request.user, pk=pk, allow_staff=False)
+    # Only the owner deletes a photo; others delete through the admin, which checks their permissions.
+    prediction = prediction_get_for_request(request, pk, owner_only=True)
     if request.method == "POST":
         prediction_delete(prediction=prediction)
         messages.success(request, "The photo and its result are deleted.")

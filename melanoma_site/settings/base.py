@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "classifier",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -226,12 +227,26 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
 }
 
-# --- Login throttling (django-axes) ---------------------------------------------------------------
+# --- Login throttling (django-axes) and account rate limits: accounts/throttling.py -------------------
+# Failures count per client address only (never per username, or anyone could lock anyone out); a browser that
+# logged in to the account before is not held by its address's lockout; the pause doubles per repeat lockout.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"  # a readable page (status 429), not plain text
+MELANOMA_LOGIN_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = "accounts.throttling.lockout_cooloff"
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+# Not on success: a guesser would log in to an account of their own between guesses to wipe the count.
+AXES_RESET_ON_SUCCESS = False
+AXES_WHITELIST_CALLABLE = "accounts.throttling.login_from_trusted_device"
+AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"  # a readable page (JSON under /api/), status 429
+AXES_CLIENT_IP_CALLABLE = "melanoma_site.client_ip.client_ip"
+# The proxies in front of the app (addresses or networks, comma-separated) whose X-Forwarded-For is believed;
+# empty: the connecting address is the client (melanoma_site/client_ip.py).
+MELANOMA_TRUSTED_PROXIES = env_list("MELANOMA_TRUSTED_PROXIES", [])
+MELANOMA_SIGNUP_RATE_PER_HOUR = env_int("MELANOMA_SIGNUP_RATE_PER_HOUR", 10)  # per client address
+MELANOMA_PASSWORD_RESET_RATE_PER_HOUR_PER_EMAIL = env_int("MELANOMA_PASSWORD_RESET_RATE_PER_HOUR_PER_EMAIL", 3)
+MELANOMA_PASSWORD_RESET_RATE_PER_HOUR_PER_IP = env_int("MELANOMA_PASSWORD_RESET_RATE_PER_HOUR_PER_IP", 10)
+# Wrong current passwords (password change, account deletion) per account per 15 minutes.
+MELANOMA_PASSWORD_CHECK_FAILURES = env_int("MELANOMA_PASSWORD_CHECK_FAILURES", 5)
 
 LOGGING = {
     "version": 1,

@@ -37,8 +37,10 @@ def ui_isolated_cache(settings) -> None:
 
 @pytest.fixture
 def charlie(db):
-    """Staff (a clinician): may see everyone's predictions."""
-    return UserFactory(username="charlie", staff=True)
+    """A clinician (staff in the "clinician" group): may see everyone's predictions."""
+    from tests.conftest import join_clinicians
+
+    return join_clinicians(UserFactory(username="charlie", staff=True))
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ Every named URL must have a row in ACCESS (the admin, which has its own permissi
 whole): a URL added without saying who may use it fails `test_every_url_has_an_access_rule`. Each row says,
 for each method and each person, the status to expect:
 
-- owner: alice, whose predictions the ids point at; other: bob, an ordinary user; staff: a clinician
-  (may read everyone's predictions, never change them); anonymous: nobody signed in.
+- owner: alice, whose predictions the ids point at; other: bob, an ordinary user; staff: the staff flag alone
+  (opens the admin, no one else's prediction); clinician: staff in the "clinician" group (may read everyone's
+  predictions, audited, never change them); anonymous: nobody signed in.
 - Pages send anonymous people to the login page (LOGIN); the API answers 401. Someone else's id is 404 on
   every method, never 403: ids cannot be probed.
 
@@ -28,13 +29,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 
 from classifier.models import Prediction
-from tests.conftest import media_files
+from tests.conftest import make_clinician, media_files
 from tests.factories import PredictionFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
 
-OWNER, OTHER, STAFF, ANONYMOUS = "owner", "other", "staff", "anonymous"
-PEOPLE = (OWNER, OTHER, STAFF, ANONYMOUS)
+OWNER, OTHER, STAFF, CLINICIAN, ANONYMOUS = "owner", "other", "staff", "clinician", "anonymous"
+PEOPLE = (OWNER, OTHER, STAFF, CLINICIAN, ANONYMOUS)
 LOGIN = 3020  # a 302 to the login page (and nowhere else)
 SECRET_NOTE = "secret note: left breast, since May"
 SECRET_RESULT = "91.0%"
@@ -71,10 +72,10 @@ def signed_in_page(*, get: int = 200, post: int | None = None) -> Rule:
     return Rule(methods)
 
 
-def owner_page(*, staff_reads: bool) -> Rule:
-    """A page about one prediction: its owner (and staff, where `staff_reads`) may see it; GET only."""
+def owner_page(*, clinician_reads: bool) -> Rule:
+    """A page about one prediction: its owner (and a clinician, where `clinician_reads`) may see it; GET only."""
     methods = {
-        "get": {OWNER: 200, OTHER: 404, STAFF: 200 if staff_reads else 404, ANONYMOUS: LOGIN},
+        "get": {OWNER: 200, OTHER: 404, STAFF: 404, CLINICIAN: 200 if clinician_reads else 404, ANONYMOUS: LOGIN},
         # The method is checked before anything else: nothing is looked up, so nothing can leak.
         "post": _everyone(405),
         "delete": _everyone(405),
@@ -85,8 +86,8 @@ def owner_page(*, staff_reads: bool) -> Rule:
 def owner_action(*, target: str) -> Rule:
     """A POST-only button about one prediction: only its owner may press it."""
     methods = {
-        "get": {OWNER: 405, OTHER: 405, STAFF: 405, ANONYMOUS: 405},
-        "post": {OWNER: 302, OTHER: 404, STAFF: 404, ANONYMOUS: LOGIN},
+        "get": {OWNER: 405, OTHER: 405, STAFF: 405, CLINICIAN: 405, ANONYMOUS: 405},
+        "post": {OWNER: 302, OTHER: 404, STAFF: 404, CLINICIAN: 404, ANONYMOUS: LOGIN},
     }
     return Rule(methods, target=target)
 
@@ -114,16 +115,22 @@ ACCESS: dict[str, Rule] = {
     "accounts:account_delete": signed_in_page(post=200),
     "password_change": signed_in_page(post=200),
     "password_change_done": signed_in_page(),
-    # one prediction: its owner, and staff where they may read
-    "classifier:prediction_detail": owner_page(staff_reads=True),
-    "classifier:prediction_status": owner_page(staff_reads=True),
-    "classifier:prediction_image": owner_page(staff_reads=True),
-    "classifier:prediction_thumbnail": owner_page(staff_reads=True),
+    # one prediction: its owner, and a clinician where they may read (the staff flag alone opens nothing)
+    "classifier:prediction_detail": owner_page(clinician_reads=True),
+    "classifier:prediction_status": owner_page(clinician_reads=True),
+    "classifier:prediction_image": owner_page(clinician_reads=True),
+    "classifier:prediction_thumbnail": owner_page(clinician_reads=True),
     "classifier:prediction_delete": Rule(
         {
-            "get": {OWNER: 200, OTHER: 404, STAFF: 404, ANONYMOUS: LOGIN},  # the confirmation page
-            "post": {OWNER: 302, OTHER: 404, STAFF: 404, ANONYMOUS: LOGIN},
-            "delete": {OWNER: 200, OTHER: 404, STAFF: 404, ANONYMOUS: LOGIN},  # not a form's method: the page
+            "get": {OWNER: 200, OTHER: 404, STAFF: 404, CLINICIAN: 404, ANONYMOUS: LOGIN},  # the confirmation page
+            "post": {OWNER: 302, OTHER: 404, STAFF: 404, CLINICIAN: 404, ANONYMOUS: LOGIN},
+            "delete": {
+                OWNER: 200,
+                OTHER: 404,
+                STAFF: 404,
+                CLINICIAN: 404,
+                ANONYMOUS: LOGIN,
+            },  # not a form's method: the page
         }
     ),
     "classifier:prediction_retry": owner_action(target="failed"),
@@ -133,27 +140,27 @@ ACCESS: dict[str, Rule] = {
     "api:prediction-list": api({"get": _everyone(200, anonymous=401), "post": _everyone(400, anonymous=401)}),
     "api:prediction-detail": api(
         {
-            "get": {OWNER: 200, OTHER: 404, STAFF: 200, ANONYMOUS: 401},
-            "post": {OWNER: 405, OTHER: 405, STAFF: 405, ANONYMOUS: 401},
-            "delete": {OWNER: 204, OTHER: 404, STAFF: 404, ANONYMOUS: 401},
+            "get": {OWNER: 200, OTHER: 404, STAFF: 404, CLINICIAN: 200, ANONYMOUS: 401},
+            "post": {OWNER: 405, OTHER: 405, STAFF: 405, CLINICIAN: 405, ANONYMOUS: 401},
+            "delete": {OWNER: 204, OTHER: 404, STAFF: 404, CLINICIAN: 404, ANONYMOUS: 401},
         }
     ),
     "api:prediction-image": api(
         {
-            "get": {OWNER: 200, OTHER: 404, STAFF: 200, ANONYMOUS: 401},
-            "delete": {OWNER: 405, OTHER: 405, STAFF: 405, ANONYMOUS: 401},
+            "get": {OWNER: 200, OTHER: 404, STAFF: 404, CLINICIAN: 200, ANONYMOUS: 401},
+            "delete": {OWNER: 405, OTHER: 405, STAFF: 405, CLINICIAN: 405, ANONYMOUS: 401},
         }
     ),
     "api:prediction-thumbnail": api(
         {
-            "get": {OWNER: 200, OTHER: 404, STAFF: 200, ANONYMOUS: 401},
-            "delete": {OWNER: 405, OTHER: 405, STAFF: 405, ANONYMOUS: 401},
+            "get": {OWNER: 200, OTHER: 404, STAFF: 404, CLINICIAN: 200, ANONYMOUS: 401},
+            "delete": {OWNER: 405, OTHER: 405, STAFF: 405, CLINICIAN: 405, ANONYMOUS: 401},
         }
     ),
     "api:prediction-retry": api(
         {
-            "get": {OWNER: 405, OTHER: 405, STAFF: 405, ANONYMOUS: 401},
-            "post": {OWNER: 202, OTHER: 404, STAFF: 404, ANONYMOUS: 401},
+            "get": {OWNER: 405, OTHER: 405, STAFF: 405, CLINICIAN: 405, ANONYMOUS: 401},
+            "post": {OWNER: 202, OTHER: 404, STAFF: 404, CLINICIAN: 404, ANONYMOUS: 401},
         },
         target="failed",
     ),
@@ -195,10 +202,11 @@ def test_every_url_has_an_access_rule():
 @pytest.fixture
 def world(alice, bob, private_media) -> dict:
     staff = UserFactory(username="charlie", staff=True)
+    clinician = make_clinician("clara")
     done = PredictionFactory(user=alice, done=True, melanoma_probability=0.91, note=SECRET_NOTE)
     failed = PredictionFactory(user=alice, failed=True, error=SECRET_ERROR, note=SECRET_NOTE)
     return {
-        "people": {OWNER: alice, OTHER: bob, STAFF: staff, ANONYMOUS: None},
+        "people": {OWNER: alice, OTHER: bob, STAFF: staff, CLINICIAN: clinician, ANONYMOUS: None},
         "predictions": {"done": done, "failed": failed},
         "media": private_media,
     }
@@ -274,9 +282,9 @@ def test_access(name, method, person, world):
 
 
 def test_owner_sees_her_own_prediction(world):
-    """The counterpart of the leak checks: the same secrets do reach their owner (and staff)."""
+    """The counterpart of the leak checks: the same secrets do reach their owner (and a clinician)."""
     done = world["predictions"]["done"]
-    for person in (OWNER, STAFF):
+    for person in (OWNER, CLINICIAN):
         client = _client(world["people"][person], ACCESS["classifier:prediction_detail"])
         text = client.get(reverse("classifier:prediction_detail", args=[done.pk])).content.decode()
         assert SECRET_NOTE in html.unescape(text) and SECRET_RESULT in text

@@ -1,4 +1,4 @@
-"""The JSON API: every endpoint for owner / other user / anonymous / staff, and every error as readable JSON."""
+"""The JSON API: every endpoint for owner / other user / anonymous / staff / clinician; every error readable JSON."""
 
 from __future__ import annotations
 
