@@ -65,14 +65,7 @@ class Command(ModelCommand):
         from training.evaluation import evaluate_model_dir  # noqa: PLC0415
         from training.metrics import format_metrics_table  # noqa: PLC0415
 
-        if options["model_dir"]:
-            model_dir, threshold = checked_model_dir(options["model_dir"]), None
-        else:
-            model_version = model_version_for_command(options["version"])
-            # The threshold the workers apply: the row's copy of the card's, made at registration.
-            model_dir, threshold = model_dir_for_command(model_version), model_version.threshold
-        if options["threshold"] is not None:
-            threshold = options["threshold"]
+        model_dir, threshold = self._model_dir_and_threshold(options)
         card = read_model_card(model_dir)
 
         folders = [Path(path) for path in options["data"] or []]
@@ -109,6 +102,17 @@ class Command(ModelCommand):
         self.stdout.write(format_metrics_table(metrics))
         if options["roc_curve"] and metrics["roc_auc"] is not None:
             self.stdout.write(f"ROC curve written to {options['roc_curve']}")
+
+    def _model_dir_and_threshold(self, options: dict[str, Any]) -> tuple[Path, float | None]:
+        if options["model_dir"]:
+            model_dir, threshold = checked_model_dir(options["model_dir"]), None
+        else:
+            model_version = model_version_for_command(options["version"])
+            # The threshold the workers apply: the row's copy of the card's, made at registration.
+            model_dir, threshold = model_dir_for_command(model_version), model_version.threshold
+        if options["threshold"] is not None:
+            threshold = options["threshold"]
+        return model_dir, threshold
 
     def _split_side(self, dataset: Dataset, card: dict[str, Any], options: dict[str, Any]) -> Dataset:
         from training.datasets import Dataset  # noqa: PLC0415 - training dependencies, checked in handle()
