@@ -122,7 +122,8 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="Verdict", ordering="verdict")
     def verdict_short(self, prediction: Prediction) -> str:
         # The full wording is for patients; a reviewer scanning a list needs one word.
-        return {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}.get(prediction.verdict, "—")
+        short: dict[str, str] = {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}
+        return short.get(prediction.verdict, "—")
 
     @admin.display(description="Probability", ordering="melanoma_probability")
     def probability(self, prediction: Prediction) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NoReturn
 
 from django.conf import settings
 from django.http import FileResponse
@@ -81,7 +82,7 @@ class PredictionViewSet(
     def get_throttles(self):
         return [UploadRateThrottle()] if self.action == "create" else []
 
-    def throttled(self, request: Request, wait: float | None) -> None:
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
         wait_seconds = math.ceil(wait) if wait else None
         raise Throttled(wait=wait_seconds, detail=upload_rate_message(wait_seconds))
 

@@ -135,9 +135,7 @@ class Command(ModelCommand):
 
 def card_split_settings(card: dict[str, Any]) -> tuple[int | None, float | None]:
     """(seed, val_fraction) the model was trained with, wherever this card generation keeps them."""
-    split = card.get("split") if isinstance(card.get("split"), dict) else {}
-    recipe = card.get("recipe") if isinstance(card.get("recipe"), dict) else {}
-    data = card.get("data") if isinstance(card.get("data"), dict) else {}
+    split, recipe, data = _card_section(card, "split"), _card_section(card, "recipe"), _card_section(card, "data")
     seed = next((place["seed"] for place in (split, recipe, card) if place.get("seed") is not None), None)
     fraction = next(
         (place["val_fraction"] for place in (split, recipe, card) if place.get("val_fraction") is not None), None
@@ -147,6 +145,11 @@ def card_split_settings(card: dict[str, Any]) -> tuple[int | None, float | None]
         match = re.search(r"val_fraction\s+([0-9.]+)", data["split"])
         fraction = float(match.group(1)) if match else None
     return seed, fraction
+
+
+def _card_section(card: dict[str, Any], key: str) -> dict[str, Any]:
+    section = card.get(key)
+    return section if isinstance(section, dict) else {}
 
 
 def card_training_folders(card: dict[str, Any]) -> list[Path]:
