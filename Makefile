@@ -38,6 +38,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/djlint templates --check --lint
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.dev
 	$(PY) -m bench

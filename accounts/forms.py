@@ -1,17 +1,24 @@
 """Sign-up and account deletion forms; the other auth pages use django.contrib.auth's forms."""
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AdminUserCreationForm, UserCreationForm
 
 from accounts.usernames import validate_username_not_confusable
 
+if TYPE_CHECKING:
+    _UserForm = forms.ModelForm
+else:
+    _UserForm = object  # a mixin at run time; typed as the ModelForm it is mixed into
 
-class NotConfusableUsernameMixin:
+
+class NotConfusableUsernameMixin(_UserForm):
     """Refuses a username that mixes alphabets or looks like an existing one (accounts/usernames.py)."""
 
     def clean_username(self) -> str:
-        username = super().clean_username()
+        username = super().clean_username()  # type: ignore[misc]  # the user-creation form's own check
         if username:  # None: Django's own check already refused it (the same name in another case)
             validate_username_not_confusable(username, exclude_pk=self.instance.pk)
         return username

@@ -1,7 +1,7 @@
 """Writes for user accounts."""
 
 from axes.utils import reset as axes_reset
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
@@ -9,7 +9,7 @@ from classifier.services.prediction_writes import predictions_delete_for_user
 
 
 @transaction.atomic
-def user_delete(*, user: AbstractBaseUser) -> None:
+def user_delete(*, user: User) -> None:
     """Delete a user and everything of theirs: their predictions with every stored photo (after commit), then
     the user row (cascade: API token). Rows they reviewed as a clinician keep the review; only the reviewer
     link goes (SET_NULL)."""
@@ -18,7 +18,7 @@ def user_delete(*, user: AbstractBaseUser) -> None:
 
 
 @transaction.atomic
-def user_password_changed(*, user: AbstractBaseUser) -> None:
+def user_password_changed(*, user: User) -> None:
     """After a password change or reset: whoever knew the old password (or held a token made with it) is out.
 
     Every API token is deleted (a token does not depend on the password, so it would outlive it). Every other

@@ -108,6 +108,7 @@ def lockout_message(request: HttpRequest) -> str:
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
     """AXES_LOCKOUT_CALLABLE: a readable page (JSON under /api/), status 429, the pause in words."""
     cooloff = lockout_cooloff(request)
+    response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse({"detail": lockout_message(request)}, status=429)
     else:

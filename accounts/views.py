@@ -118,6 +118,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     form = AccountDeleteForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         user = request.user
+        assert user.is_authenticated  # noqa: S101 - narrows the type; login_required guarantees it
         logout(request)
         user_delete(user=user)
         messages.success(request, "Your account, photos and results are deleted.")

@@ -124,7 +124,8 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="Verdict", ordering="verdict")
     def verdict_short(self, prediction: Prediction) -> str:
         # The full wording is for patients; a reviewer scanning a list needs one word.
-        return {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}.get(prediction.verdict, "—")
+        short: dict[str, str] = {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}
+        return short.get(prediction.verdict, "—")
 
     @admin.display(description="Probability", ordering="melanoma_probability")
     def probability(self, prediction: Prediction) -> str:
@@ -138,7 +139,7 @@ class PredictionAdmin(admin.ModelAdmin):
         prediction = self.get_object(request, unquote(object_id))
         if response.status_code == 200 and prediction is not None and prediction.user_id != request.user.pk:
             prediction_access_record(
-                viewer=request.user, prediction=prediction, method=request.method, url=request.get_full_path()
+                viewer=request.user, prediction=prediction, method=request.method or "GET", url=request.get_full_path()
             )
         return response
 

@@ -113,11 +113,8 @@ def _encode_jpeg(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
-    """Validate an uploaded photo by its content and return the clean copies to store.
-
-    Raises ImageRejected (400, or 413 when the file is over MELANOMA_MAX_UPLOAD_BYTES).
-    """
+def _read_checked_bytes(upload: IO[bytes] | bytes) -> bytes:
+    """The upload's bytes, refused before reading when its declared size is over the limit."""
     limit = max_upload_bytes()
     size = _upload_size(upload)
     if size is not None and size > limit:
@@ -128,7 +125,26 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
     if not data:
         raise ImageRejected("The file is empty. Please choose a photo.")
     _reject_by_signature(data[:HEADER_SNIFF_BYTES])
+    return data
 
+
+def _accepted_format(image: Image.Image) -> str:
+    source_format = (image.format or "").upper()
+    if source_format == "GIF":
+        raise ImageRejected(f"GIF images are not supported. Please upload a photo as {ACCEPTED_FORMATS_TEXT}.")
+    if source_format not in ACCEPTED_FORMATS:
+        raise ImageRejected(
+            f"{source_format or 'This'} files are not supported. Please upload a {ACCEPTED_FORMATS_TEXT} image."
+        )
+    return source_format
+
+
+def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
+    """Validate an uploaded photo by its content and return the clean copies to store.
+
+    Raises ImageRejected (400, or 413 when the file is over MELANOMA_MAX_UPLOAD_BYTES).
+    """
+    data = _read_checked_bytes(upload)
     max_pixels = int(getattr(settings, "MELANOMA_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS))
     stored_max_side = int(getattr(settings, "MELANOMA_STORED_IMAGE_MAX_SIDE", DEFAULT_STORED_MAX_SIDE))
     thumbnail_max_side = int(getattr(settings, "MELANOMA_THUMBNAIL_MAX_SIDE", DEFAULT_THUMBNAIL_MAX_SIDE))
@@ -146,14 +162,7 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
             f"This file is not a photo we can read. Please upload a {ACCEPTED_FORMATS_TEXT} image."
         ) from error
 
-    source_format = (image.format or "").upper()
-    if source_format == "GIF":
-        raise ImageRejected(f"GIF images are not supported. Please upload a photo as {ACCEPTED_FORMATS_TEXT}.")
-    if source_format not in ACCEPTED_FORMATS:
-        raise ImageRejected(
-            f"{source_format or 'This'} files are not supported. Please upload a {ACCEPTED_FORMATS_TEXT} image."
-        )
-
+    source_format = _accepted_format(image)
     source_width, source_height = image.size
     if min(source_width, source_height) < MIN_SIDE:
         raise ImageRejected(f"The image is too small ({source_width}x{source_height} pixels) to assess.")

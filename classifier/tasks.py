@@ -27,7 +27,7 @@ from classifier.services.prediction_runs import (
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     *TRANSIENT_DB_ERRORS,
     RedisConnectionError,
     RedisTimeoutError,

@@ -34,6 +34,7 @@ def too_large_response(request: HttpRequest) -> HttpResponse:
     message = too_large_message()
     if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"detail": message}, status=413)
+    body: str
     try:
         body = render_to_string("413.html", {"message": message}, request=request)
     except TemplateDoesNotExist:

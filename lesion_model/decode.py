@@ -151,10 +151,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
     """8-bit RGB in sRGB. Phones tag photos with wide-gamut profiles (Display P3); the model learnt sRGB colours."""
-    transform = _transform_to_srgb(icc_profile, image.mode) if icc_profile else None
-    if transform is None:
+    found = _transform_to_srgb(icc_profile, image.mode) if icc_profile else None
+    if found is None:
         return _to_rgb(image)
-    space, transform = transform
+    space, transform = found
     source = image if image.mode == _ICC_INPUT_MODES[space] else _to_rgb(image)
     try:
         return ImageCms.applyTransform(source, transform) or source

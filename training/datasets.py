@@ -169,23 +169,7 @@ def load_datasets(roots: Iterable[Path], *, skip_bad: bool = False) -> Dataset:
     problems: list[BadImage] = []
     located: list[tuple[str, _Entry, Path]] = []
     for source, _layout, root, entries, index in per_source:
-        seen_ids: set[str] = set()
-        for entry in entries:
-            if entry.image in seen_ids:
-                problems.append(BadImage(f"{source}/{entry.image}", "listed twice"))
-                continue
-            seen_ids.add(entry.image)
-            if entry.path is not None:
-                located.append((source, entry, entry.path))
-                continue
-            candidates = index.by_stem.get(entry.image, [])
-            if not candidates:
-                problems.append(BadImage(f"{source}/{entry.image}", f"missing: no image file named so below {root}"))
-            elif len(candidates) > 1:
-                places = ", ".join(str(path.relative_to(root)) for path in candidates[:3])
-                problems.append(BadImage(f"{source}/{entry.image}", f"duplicate: {len(candidates)} files ({places})"))
-            else:
-                located.append((source, entry, candidates[0]))
+        _locate_entries(source, root, entries, index, located=located, problems=problems)
 
     with ThreadPoolExecutor(max_workers=VERIFY_THREADS) as pool:
         checks = list(pool.map(_check_image, [path for _, _, path in located]))
@@ -216,6 +200,35 @@ def load_datasets(roots: Iterable[Path], *, skip_bad: bool = False) -> Dataset:
     if not samples:
         raise DatasetError(f"No usable images in {', '.join(str(root) for root in roots)}.", problems)
     return Dataset(samples=samples, layouts=layouts, roots=folders, skipped=problems)
+
+
+def _locate_entries(
+    source: str,
+    root: Path,
+    entries: list[_Entry],
+    index: _ImageIndex,
+    *,
+    located: list[tuple[str, _Entry, Path]],
+    problems: list[BadImage],
+) -> None:
+    """Find each listed image's file; what is listed twice, missing or ambiguous goes to `problems`."""
+    seen_ids: set[str] = set()
+    for entry in entries:
+        if entry.image in seen_ids:
+            problems.append(BadImage(f"{source}/{entry.image}", "listed twice"))
+            continue
+        seen_ids.add(entry.image)
+        if entry.path is not None:
+            located.append((source, entry, entry.path))
+            continue
+        candidates = index.by_stem.get(entry.image, [])
+        if not candidates:
+            problems.append(BadImage(f"{source}/{entry.image}", f"missing: no image file named so below {root}"))
+        elif len(candidates) > 1:
+            places = ", ".join(str(path.relative_to(root)) for path in candidates[:3])
+            problems.append(BadImage(f"{source}/{entry.image}", f"duplicate: {len(candidates)} files ({places})"))
+        else:
+            located.append((source, entry, candidates[0]))
 
 
 def _unique_source_name(root: Path, used: set[str]) -> str:

@@ -15,8 +15,11 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 
 class _Labelled(Protocol):
-    label: int
-    group: str
+    # Read-only, so frozen dataclasses (training.datasets.Sample) match.
+    @property
+    def label(self) -> int: ...
+    @property
+    def group(self) -> str: ...
 
 
 SampleT = TypeVar("SampleT", bound=_Labelled)

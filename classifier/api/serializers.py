@@ -3,7 +3,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from classifier.models import Prediction
+from classifier.models import ModelVersion, Prediction
 
 
 class PredictionCreateSerializer(serializers.Serializer):
@@ -18,7 +18,9 @@ class PredictionCreateSerializer(serializers.Serializer):
 
 
 class PredictionSerializer(serializers.ModelSerializer):
-    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    model_version: "serializers.SlugRelatedField[ModelVersion]" = serializers.SlugRelatedField(
+        slug_field="version", read_only=True
+    )
     verdict_text = serializers.CharField(source="get_verdict_display", read_only=True)
     url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NoReturn
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -80,7 +81,7 @@ class PredictionViewSet(
     def get_throttles(self):
         return [UploadRateThrottle()] if self.action == "create" else []
 
-    def throttled(self, request: Request, wait: float | None) -> None:
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
         wait_seconds = math.ceil(wait) if wait else None
         raise Throttled(wait=wait_seconds, detail=upload_rate_message(wait_seconds))
 

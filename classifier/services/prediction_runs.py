@@ -22,7 +22,7 @@ Status = Prediction.Status
 
 # Errors worth retrying: the database or the broker is briefly unreachable. Anything else is a bug or bad
 # input, and retrying it only delays the readable failure.
-TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 
 def _release_claim(prediction_id: int) -> None:
@@ -60,6 +60,8 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
 
     prediction = Prediction.objects.get(id=prediction_id)
     try:
+        if not prediction.image.name:
+            raise FileNotFoundError(prediction_id)
         with default_storage.open(prediction.image.name, "rb") as stored:
             image_bytes = stored.read()
     except (FileNotFoundError, ValueError):

@@ -110,7 +110,7 @@ def prediction_create(
 
 
 def _requeue(prediction: Prediction, *, allowed: Iterable[str]) -> Prediction:
-    if not prediction.image or not default_storage.exists(prediction.image.name):
+    if not prediction.image.name or not default_storage.exists(prediction.image.name):
         raise PredictionStateError("The stored photo is missing, so it cannot be analysed again.")
     updated = Prediction.objects.filter(pk=prediction.pk, status__in=list(allowed)).update(
         status=Status.QUEUED,

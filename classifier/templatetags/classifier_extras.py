@@ -6,7 +6,7 @@ register = template.Library()
 
 
 @register.filter
-def percent(value: float | None, digits: int = 1) -> str:
+def percent(value: float | str | None, digits: int = 1) -> str:
     """0.1234 -> "12.3%"; an empty string for a missing value (a result not computed yet)."""
     if value is None or value == "":
         return ""

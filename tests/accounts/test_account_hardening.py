@@ -174,7 +174,8 @@ def test_the_lockout_page_says_15_minutes_and_the_pause_doubles_for_a_repeat_off
     assert response.status_code == 429
     text = response.content.decode()
     assert "15 minutes" in text
-    assert "0:15:00" not in text and "hours:minutes:seconds" not in text
+    assert "0:15:00" not in text
+    assert "hours:minutes:seconds" not in text
     assert response["Retry-After"] == "900"
 
     # The pause is over (the attempts expired), the same address guesses again: a longer pause.

@@ -41,5 +41,6 @@ def test_user_delete_keeps_the_reviews_they_made_as_a_clinician(
         user_delete(user=staff)
 
     prediction.refresh_from_db()
-    assert prediction.reviewed and prediction.confirmed_diagnosis == Prediction.Diagnosis.MELANOMA
+    assert prediction.reviewed
+    assert prediction.confirmed_diagnosis == Prediction.Diagnosis.MELANOMA
     assert prediction.reviewed_by is None

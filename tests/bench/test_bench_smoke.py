@@ -47,8 +47,11 @@ def test_table_lists_every_row(capsys):
     print_table(results, ["header"])
     out = capsys.readouterr().out
     assert "header" in out
-    assert "3.14" in out and "ms/image" in out and "1 thread" in out
-    assert "no" in out and "n/a" in out
+    assert "3.14" in out
+    assert "ms/image" in out
+    assert "1 thread" in out
+    assert "no" in out
+    assert "n/a" in out
 
 
 def test_training_figures_come_from_the_card(tmp_path: Path):
@@ -73,7 +76,8 @@ def test_logistic_recipe_reports_time_per_image_view(tmp_path: Path):
     bench_training(results, model_dir, retrain=False)
     assert results.summary["train_min"] == 2.4
     figures = {row.name: row.value for row in results.rows}
-    assert figures["backbone features per image and view"] == 10.8 and "time per epoch" not in figures
+    assert figures["backbone features per image and view"] == 10.8
+    assert "time per epoch" not in figures
 
 
 def test_tensorflow_detector_and_rss_on_real_processes():

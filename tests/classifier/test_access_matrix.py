@@ -287,7 +287,8 @@ def test_owner_sees_her_own_prediction(world):
     for person in (OWNER, CLINICIAN):
         client = _client(world["people"][person], ACCESS["classifier:prediction_detail"])
         text = client.get(reverse("classifier:prediction_detail", args=[done.pk])).content.decode()
-        assert SECRET_NOTE in html.unescape(text) and SECRET_RESULT in text
+        assert SECRET_NOTE in html.unescape(text)
+        assert SECRET_RESULT in text
 
 
 # --- CSRF ---------------------------------------------------------------------------------------------------
@@ -375,4 +376,5 @@ def test_the_admin_is_for_staff_only(world):
     """The admin has its own permission system (tests/classifier/test_admin.py); here: nobody else gets in."""
     for person in (ANONYMOUS, OTHER):
         response = _client(world["people"][person], Rule({})).get(reverse("admin:index"))
-        assert response.status_code == 302 and reverse("admin:login") in response["Location"]
+        assert response.status_code == 302
+        assert reverse("admin:login") in response["Location"]

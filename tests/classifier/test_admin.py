@@ -118,7 +118,8 @@ def test_mark_reviewed_actions(admin_client_ui, admin_user_ui, alice, make_predi
     )
     with_diagnosis.refresh_from_db()
     without.refresh_from_db()
-    assert with_diagnosis.reviewed and with_diagnosis.reviewed_by == admin_user_ui
+    assert with_diagnosis.reviewed
+    assert with_diagnosis.reviewed_by == admin_user_ui
     assert not without.reviewed
 
     admin_client_ui.post(

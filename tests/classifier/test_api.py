@@ -223,7 +223,8 @@ def test_list_is_own_newest_first(alice, bob, make_upload):
     body = client_for(alice).get(LIST_URL).json()
     assert body["count"] == 3
     assert [item["id"] for item in body["results"]] == list(reversed(mine))
-    assert body["previous"] is None and body["next"] is None
+    assert body["previous"] is None
+    assert body["next"] is None
     assert body["results"][0]["image_url"]
 
 
@@ -236,7 +237,8 @@ def test_list_pages(alice, make_upload, monkeypatch):
     first = client_for(alice).get(LIST_URL).json()
     assert (first["count"], len(first["results"])) == (3, 2)
     second = client_for(alice).get(first["next"]).json()
-    assert len(second["results"]) == 1 and second["previous"]
+    assert len(second["results"]) == 1
+    assert second["previous"]
 
 
 # --- delete, retry ----------------------------------------------------------------------------------

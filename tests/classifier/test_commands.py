@@ -209,9 +209,11 @@ def test_predict_images_reports_bad_files_and_fails(active_model, tmp_path):
     with out.open() as handle:
         rows = {Path(row["path"]).name: row for row in csv.DictReader(handle)}
     assert rows["good.jpg"]["label"] == "low_risk"
-    assert rows["corrupt.jpg"]["label"] == "failed" and rows["corrupt.jpg"]["error"]
+    assert rows["corrupt.jpg"]["label"] == "failed"
+    assert rows["corrupt.jpg"]["error"]
     assert rows["gone.jpg"]["error"] == "no such file or folder"
-    assert "corrupt.jpg" in stdout.getvalue() and "failed:" in stdout.getvalue()
+    assert "corrupt.jpg" in stdout.getvalue()
+    assert "failed:" in stdout.getvalue()
 
 
 def test_predict_images_empty_folder(active_model, tmp_path):
@@ -276,7 +278,8 @@ def test_train_model_end_to_end(tmp_path):
     card = json.loads((model_dir / "model_card.json").read_text())
     assert model_version.threshold == pytest.approx(card["threshold"])
     assert model_version.metrics["validation"]["n_images"] == 10
-    assert "ROC AUC" in stdout and "Registered version tiny-e2e and activated it." in stdout
+    assert "ROC AUC" in stdout
+    assert "Registered version tiny-e2e and activated it." in stdout
 
     scorer = MelanomaScorer(model_dir)
     probability = scorer.score_file(next((data / "HAM10000_images_part_1").glob("*.jpg")))
@@ -284,7 +287,8 @@ def test_train_model_end_to_end(tmp_path):
 
     photos = make_class_folders(tmp_path / "photos", classes={"melanoma": 1, "nevus": 1})
     predict_stdout, _ = run("predict_images", str(photos))
-    assert "2 scored" in predict_stdout and "0 failed" in predict_stdout
+    assert "2 scored" in predict_stdout
+    assert "0 failed" in predict_stdout
 
 
 def test_train_model_bad_data_is_a_command_error(tmp_path):

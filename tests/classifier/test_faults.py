@@ -154,7 +154,8 @@ def test_broken_active_model_fails_predictions_with_a_reason_site_stays_up_and_a
 
     failed = prediction_run(prediction_id=prediction_create(user=alice, upload=make_upload()).pk)
     assert failed.status == Prediction.Status.FAILED
-    assert "broken-model" in failed.error and "cannot be loaded" in failed.error
+    assert "broken-model" in failed.error
+    assert "cannot be loaded" in failed.error
     assert client.get("/").status_code == 200  # the site stays up
     health = client.get("/healthz")
     assert health.status_code == 503

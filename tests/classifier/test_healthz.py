@@ -15,7 +15,8 @@ def test_all_up_is_200(client, active_model):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"]
+    assert body["checks"]["database"]["ok"]
+    assert body["checks"]["broker"]["ok"]
     assert body["checks"]["model"] == {"ok": True, "version": active_model.version, "threshold": active_model.threshold}
 
 

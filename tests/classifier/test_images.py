@@ -145,8 +145,12 @@ def test_every_exif_orientation_ends_upright(orientation):
 
     stored = np.asarray(_open(prepared.jpeg)).astype(int)
     assert stored.shape == (80, 120, 3)
-    assert stored[10, 10, 0] > 180 and stored[10, 10, 1] < 80  # red: top-left
-    assert stored[70, 110, 1] > 120 and stored[70, 110, 0] < 80  # green: bottom-right
+    # red: top-left
+    assert stored[10, 10, 0] > 180
+    assert stored[10, 10, 1] < 80
+    # green: bottom-right
+    assert stored[70, 110, 1] > 120
+    assert stored[70, 110, 0] < 80
 
 
 def test_all_metadata_and_gps_are_removed(make_image_bytes):

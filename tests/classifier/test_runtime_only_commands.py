@@ -52,7 +52,8 @@ def test_predict_images_needs_only_the_runtime(active_model, tmp_path):
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert str(photo) in result.stdout
-    assert f"Model {active_model.version}" in result.stdout and "1 scored" in result.stdout
+    assert f"Model {active_model.version}" in result.stdout
+    assert "1 scored" in result.stdout
 
 
 @pytest.mark.django_db(transaction=True)
@@ -71,5 +72,6 @@ def test_training_commands_say_what_to_install(command, tmp_path):
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("CommandError")]
     assert len(errors) == 1, result.stderr[-3000:]
-    assert command in errors[0] and errors[0].endswith(INSTALL_LINE)
+    assert command in errors[0]
+    assert errors[0].endswith(INSTALL_LINE)
     assert "scikit-learn" in errors[0]

@@ -83,7 +83,7 @@ def test_create_rejects_bad_body_site_and_long_note(alice, make_upload, private_
 
 def test_create_removes_files_when_the_row_cannot_be_saved(make_upload, private_media):
     unsaved_user = get_user_model()(username="ghost")  # saving a row that points at it fails
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unsaved related object"):
         prediction_create(user=unsaved_user, upload=make_upload())
     assert Prediction.objects.count() == 0
     assert media_files(private_media) == []
@@ -176,7 +176,9 @@ def test_rerun_a_done_prediction_clears_outputs_keeps_review(alice, staff, make_
 
     rerun = prediction_rerun(prediction=prediction)
     assert rerun.status == Prediction.Status.QUEUED
-    assert rerun.melanoma_probability is None and rerun.verdict == "" and rerun.model_version is None
+    assert rerun.melanoma_probability is None
+    assert rerun.verdict == ""
+    assert rerun.model_version is None
     assert rerun.confirmed_diagnosis == "melanoma"
 
     done = prediction_run(prediction_id=prediction.pk)
@@ -193,8 +195,10 @@ def test_mark_reviewed(alice, staff, make_upload):
     prediction = _create(alice, make_upload)
     reviewed = prediction_mark_reviewed(prediction=prediction, reviewer=staff, diagnosis="not_melanoma")
     reviewed.refresh_from_db()
-    assert reviewed.reviewed and reviewed.confirmed_diagnosis == "not_melanoma"
-    assert reviewed.reviewed_by == staff and reviewed.reviewed_at is not None
+    assert reviewed.reviewed
+    assert reviewed.confirmed_diagnosis == "not_melanoma"
+    assert reviewed.reviewed_by == staff
+    assert reviewed.reviewed_at is not None
     with pytest.raises(ValidationError):
         prediction_mark_reviewed(prediction=prediction, reviewer=staff, diagnosis="probably fine")
 
@@ -261,7 +265,8 @@ def test_a_model_that_returns_nan_fails_the_prediction_instead_of_a_verdict(alic
     failed = prediction_run(prediction_id=_create(alice, make_upload).pk)
     assert failed.status == Prediction.Status.FAILED
     assert "could not score" in failed.error
-    assert failed.verdict == "" and failed.melanoma_probability is None
+    assert failed.verdict == ""
+    assert failed.melanoma_probability is None
 
 
 def test_shipped_model_replaces_an_active_version_whose_folder_is_gone(db, model_dir, tmp_path, settings):

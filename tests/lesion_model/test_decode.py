@@ -33,7 +33,9 @@ def test_icc_profile_is_converted_to_srgb(mode, fmt):
     decoded = decode_image(_encode(image, fmt, icc_profile=swapped_primaries_profile()))
     assert decoded.mode == "RGB"
     red, _, blue = _centre(decoded)
-    assert blue > 180 and red < 60  # stored red under a red<->blue profile is blue in sRGB
+    # stored red under a red<->blue profile is blue in sRGB
+    assert blue > 180
+    assert red < 60
 
 
 def test_srgb_profile_keeps_the_pixels():
@@ -71,4 +73,5 @@ def test_animation_is_refused():
     data = _encode(frames[0], "PNG", save_all=True, append_images=frames[1:])
     with pytest.raises(AnimatedImage):
         open_image(data)
-    assert issubclass(AnimatedImage, ImageError) and issubclass(ImageTooLarge, ImageError)
+    assert issubclass(AnimatedImage, ImageError)
+    assert issubclass(ImageTooLarge, ImageError)

@@ -40,8 +40,11 @@ def test_exif_orientation_is_applied():
     image = np.asarray(load_image(data, 32), dtype=np.int32)
 
     assert image.shape == (32, 32, 3)
-    assert image[2, 16, 0] > 200 and image[2, 16, 2] < 60  # top is red after rotating
-    assert image[29, 16, 2] > 200 and image[29, 16, 0] < 60  # bottom is blue
+    # top is red after rotating, bottom is blue
+    assert image[2, 16, 0] > 200
+    assert image[2, 16, 2] < 60
+    assert image[29, 16, 2] > 200
+    assert image[29, 16, 0] < 60
 
 
 @pytest.mark.parametrize(
@@ -69,7 +72,8 @@ def test_every_colour_mode_becomes_rgb(make, fmt):
 def test_16_bit_range_is_scaled_not_clipped():
     ramp = (np.arange(64 * 8).reshape(8, 64) * 128).astype(np.uint16)  # 0..65408
     loaded = np.asarray(load_image(_encode(Image.fromarray(ramp), "PNG"), 8))
-    assert loaded.min() < 20 and loaded.max() > 230
+    assert loaded.min() < 20
+    assert loaded.max() > 230
     # 65535 is white whatever else is in the picture: a dim image stays dim (a stretch would make it white).
     dim = np.full((8, 8), 16384, dtype=np.uint16)
     assert np.asarray(load_image(_encode(Image.fromarray(dim), "PNG"), 8)).max() == 64
@@ -127,7 +131,7 @@ def test_normalisation_round_trips_through_the_card():
     spec = Normalisation(name="imagenet_torch", colour_constancy="shades_of_gray")
     assert Normalisation.from_card(spec.to_card()) == spec
     assert Normalisation.from_card("imagenet_torch") == Normalisation()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Unknown normalisation 'bogus'"):
         Normalisation.from_card({"name": "bogus"})
 
 

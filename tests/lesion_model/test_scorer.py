@@ -39,7 +39,9 @@ def _jpeg(colour, size=(120, 90)):
 
 def test_scores_bytes_with_card_settings(tmp_path, tflite_file):
     scorer = MelanomaScorer(_model_dir(tmp_path, tflite_file, melanoma_index=1))
-    assert scorer.version == "tiny-1" and scorer.threshold == 0.5 and scorer.input_size == 32
+    assert scorer.version == "tiny-1"
+    assert scorer.threshold == 0.5
+    assert scorer.input_size == 32
     dark = scorer.score_bytes(_jpeg((60, 40, 30)))
     pale = scorer.score_bytes(_jpeg((220, 190, 170)))
     assert 0.0 <= pale < 0.5 < dark <= 1.0
@@ -102,7 +104,8 @@ def test_litert_model_returns_its_own_output_vector(tflite_file):
     model = LiteRTModel(tflite_file, num_threads=1, input_shape=(32, 32, 3))
     dark = model(np.full((32, 32, 3), -1.5, dtype=np.float32))  # normalised inputs: below the ImageNet mean
     pale = model(np.full((32, 32, 3), 1.5, dtype=np.float32))
-    assert dark.shape == (2,) and dark.dtype == np.float32
+    assert dark.shape == (2,)
+    assert dark.dtype == np.float32
     # A copy, not a view into the interpreter's buffer that the next call overwrites.
     assert dark[1] > 0.5 > pale[1]
     with pytest.raises(ModelFileError, match="does not match"):

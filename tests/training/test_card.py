@@ -41,7 +41,8 @@ def test_serving_keys_are_written(shipped_card):
     for key in ("version", "input_size", "threshold", "normalisation", "metrics", "melanoma_index", "created"):
         assert key in card
     assert card["melanoma_index"] == card["melanoma_indices"][0]
-    assert {"folder", "layout"} <= set(card["data"]["sources"]["ham10000"]) and "split" in card["data"]
+    assert {"folder", "layout"} <= set(card["data"]["sources"]["ham10000"])
+    assert "split" in card["data"]
 
 
 def test_no_external_key_without_external_folders(shipped_card):

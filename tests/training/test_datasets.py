@@ -53,8 +53,10 @@ def test_isic_2018_task3_ground_truth(tmp_path):
     assert dataset.layouts == {"isic2018": "isic-task3"}
     assert len(dataset) == 9
     by_name = {sample.path.stem: sample for sample in dataset.samples}
-    assert by_name["ISIC_0000100"].label == 1 and by_name["ISIC_0000100"].dx == "mel"
-    assert by_name["ISIC_0000101"].label == 0 and by_name["ISIC_0000101"].dx == "nv"
+    assert by_name["ISIC_0000100"].label == 1
+    assert by_name["ISIC_0000100"].dx == "mel"
+    assert by_name["ISIC_0000101"].label == 0
+    assert by_name["ISIC_0000101"].dx == "nv"
     assert by_name["ISIC_0000107"].dx == "mel"  # the 8th row wraps around to MEL again
     assert dataset.n_melanoma == 2
     # Without a lesion-grouping file every image is its own group.
@@ -102,8 +104,10 @@ def test_isic_2020_layout(tmp_path, image_folder):
     assert len(dataset) == 8
     assert dataset.n_melanoma == 3  # indices 0, 3, 6
     by_name = {sample.path.stem: sample for sample in dataset.samples}
-    assert by_name["ISIC_0000200"].label == 1 and by_name["ISIC_0000200"].dx == "mel"
-    assert by_name["ISIC_0000201"].label == 0 and by_name["ISIC_0000201"].dx == "nv"
+    assert by_name["ISIC_0000200"].label == 1
+    assert by_name["ISIC_0000200"].dx == "mel"
+    assert by_name["ISIC_0000201"].label == 0
+    assert by_name["ISIC_0000201"].dx == "nv"
     assert by_name["ISIC_0000200"].group == by_name["ISIC_0000201"].group == "isic2020/IP_0000000"
 
 

@@ -17,7 +17,8 @@ def test_export_matches_keras(small_model, tmp_path):
     from training.export import export_tflite, verify_tflite
 
     path = export_tflite(small_model, tmp_path / "model", image_size=48)
-    assert path.name == "model.tflite" and path.stat().st_size > 100_000
+    assert path.name == "model.tflite"
+    assert path.stat().st_size > 100_000
     inputs = np.random.default_rng(1).normal(size=(3, 48, 48, 3)).astype(np.float32)
     assert verify_tflite(small_model, path, inputs) < 1e-4
 

@@ -37,10 +37,12 @@ def test_colour_views():
         return np.mean(image.reshape(-1, 3).astype(float) ** 6, axis=0) ** (1 / 6)
 
     # The cast is divided out: shades-of-gray equalises the channels' 6th-power means (up to rounding).
-    assert np.ptp(power_means(pixels)) > 30 and np.ptp(power_means(constant)) < 1.5
+    assert np.ptp(power_means(pixels)) > 30
+    assert np.ptp(power_means(constant)) < 1.5
     pixels = _lesion()
     jittered = apply_view(pixels, "colour", np.random.default_rng(1))
-    assert jittered.shape == pixels.shape and jittered.dtype == np.uint8
+    assert jittered.shape == pixels.shape
+    assert jittered.dtype == np.uint8
     assert not np.array_equal(jittered, pixels)
     with pytest.raises(ValueError, match="rng"):
         apply_view(pixels, "colour")
@@ -86,7 +88,8 @@ def test_extract_keeps_sample_and_view_order(tmp_path):
         channel_means, samples, image_size=24, normalisation=spec,
         views=("identity", "flip_horizontal", "shades_of_gray"), progress=reported.append,
     )  # fmt: skip
-    assert features.shape == (3, 5, 3) and sum(reported) == 15
+    assert features.shape == (3, 5, 3)
+    assert sum(reported) == 15
     for index, sample in enumerate(samples):
         expected = to_model_input(load_image(sample.path, 24), spec).mean(axis=(0, 1))
         np.testing.assert_allclose(features[0, index], expected, rtol=1e-6)
@@ -115,7 +118,8 @@ def test_folded_head_reproduces_sklearn(n_classes):
     np.testing.assert_allclose(
         head.probabilities(features), reference.predict_proba(scaler.transform(features)), atol=1e-8
     )
-    assert head.kernel.shape == (12, n_classes) and head.bias.shape == (n_classes,)
+    assert head.kernel.shape == (12, n_classes)
+    assert head.bias.shape == (n_classes,)
 
 
 def test_head_gives_an_unseen_class_no_probability():

@@ -45,8 +45,10 @@ def test_a_score_equal_to_the_threshold_is_referred():
 def test_single_class_leaves_undefined_figures_empty():
     metrics = compute_metrics([0, 0, 0], [0.1, 0.6, 0.2], threshold=0.5)
 
-    assert metrics["roc_auc"] is None and metrics["pr_auc"] is None
-    assert metrics["sensitivity"] is None and metrics["balanced_accuracy"] is None
+    assert metrics["roc_auc"] is None
+    assert metrics["pr_auc"] is None
+    assert metrics["sensitivity"] is None
+    assert metrics["balanced_accuracy"] is None
     assert metrics["specificity"] == pytest.approx(2 / 3)
     assert "n/a" in format_metrics_table(metrics)
 
@@ -145,7 +147,8 @@ def test_confident_threshold_is_lower_and_catches_more():
     point = choose_threshold(y_true, scores, target_sensitivity=0.9)
     confident = choose_threshold(y_true, scores, target_sensitivity=0.9, confidence=0.95)
     assert confident < point
-    assert int((scores[:99] >= point).sum()) == 90 and int((scores[:99] >= confident).sum()) == 95
+    assert int((scores[:99] >= point).sum()) == 90
+    assert int((scores[:99] >= confident).sum()) == 95
 
 
 def test_confidence_must_be_a_probability():

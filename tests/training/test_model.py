@@ -25,9 +25,11 @@ def test_build_model_shapes_and_split():
     # Only the top blocks' convolutions and the head learn; no BatchNorm and nothing below the cut.
     assert all(not layer.trainable for layer in classifier.lower.layers)
     batchnorms = [layer for layer in classifier.upper.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    assert batchnorms and all(not layer.trainable for layer in batchnorms)
+    assert batchnorms
+    assert all(not layer.trainable for layer in batchnorms)
     trainable_names = {variable.path.split("/")[0] for variable in classifier.upper.trainable_variables}
-    assert "diagnosis" in trainable_names and "block_16_project" in trainable_names
+    assert "diagnosis" in trainable_names
+    assert "block_16_project" in trainable_names
     assert not any(name.startswith(("block_12", "Conv1")) for name in trainable_names)
 
 

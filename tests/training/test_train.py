@@ -17,7 +17,8 @@ def test_augmented_views_differ_but_keep_shape(tmp_path):
     samples = load_dataset(make_ham10000(tmp_path / "ham", n_lesions=2, images_per_lesion=1)).samples
     plain = model_inputs(samples, image_size=40, normalisation="imagenet_torch")
     augmented = model_inputs(samples, image_size=40, normalisation="imagenet_torch", rng=np.random.default_rng(0))
-    assert augmented.shape == plain.shape and augmented.dtype == np.float32
+    assert augmented.shape == plain.shape
+    assert augmented.dtype == np.float32
     assert not np.array_equal(augmented, plain)
 
 
@@ -56,16 +57,20 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
         "model.keras",
     }
     card = json.loads((result.model_dir / "model_card.json").read_text())
-    assert card["version"] == "tiny-test" and card["input_size"] == 64
+    assert card["version"] == "tiny-test"
+    assert card["input_size"] == 64
     if head == "finetune":  # learns the diagnoses
-        assert card["class_names"] == ["bcc", "bkl", "mel", "nv"] and card["melanoma_indices"] == [2]
+        assert card["class_names"] == ["bcc", "bkl", "mel", "nv"]
+        assert card["melanoma_indices"] == [2]
         assert card["recipe"]["epochs"] == 1
     else:  # melanoma vs rest, from the image and its colour-constant view
-        assert card["class_names"] == ["not_melanoma", "melanoma"] and card["melanoma_indices"] == [1]
+        assert card["class_names"] == ["not_melanoma", "melanoma"]
+        assert card["melanoma_indices"] == [1]
         assert card["recipe"]["training_views"] == ["identity", "shades_of_gray"]
     assert card["recipe"]["head"] == head
     assert card["threshold"] == result.threshold
-    assert result.card.to_dict() == card and ModelCard.from_dict(card) == result.card
+    assert result.card.to_dict() == card
+    assert ModelCard.from_dict(card) == result.card
     assert card["data"]["train_images"] + card["data"]["validation_images"] == 15
     assert card["metrics"]["validation"]["n_melanoma"] >= 1
     assert card["metrics"]["external"]["external"]["n_images"] == 5

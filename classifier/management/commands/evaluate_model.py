@@ -65,14 +65,7 @@ class Command(ModelCommand):
         from training.evaluation import evaluate_model_dir  # noqa: PLC0415
         from training.metrics import format_metrics_table  # noqa: PLC0415
 
-        if options["model_dir"]:
-            model_dir, threshold = checked_model_dir(options["model_dir"]), None
-        else:
-            model_version = model_version_for_command(options["version"])
-            # The threshold the workers apply: the row's copy of the card's, made at registration.
-            model_dir, threshold = model_dir_for_command(model_version), model_version.threshold
-        if options["threshold"] is not None:
-            threshold = options["threshold"]
+        model_dir, threshold = self._model_dir_and_threshold(options)
         card = read_model_card(model_dir)
 
         folders = [Path(path) for path in options["data"] or []]
@@ -110,6 +103,17 @@ class Command(ModelCommand):
         if options["roc_curve"] and metrics["roc_auc"] is not None:
             self.stdout.write(f"ROC curve written to {options['roc_curve']}")
 
+    def _model_dir_and_threshold(self, options: dict[str, Any]) -> tuple[Path, float | None]:
+        if options["model_dir"]:
+            model_dir, threshold = checked_model_dir(options["model_dir"]), None
+        else:
+            model_version = model_version_for_command(options["version"])
+            # The threshold the workers apply: the row's copy of the card's, made at registration.
+            model_dir, threshold = model_dir_for_command(model_version), model_version.threshold
+        if options["threshold"] is not None:
+            threshold = options["threshold"]
+        return model_dir, threshold
+
     def _split_side(self, dataset: Dataset, card: dict[str, Any], options: dict[str, Any]) -> Dataset:
         from training.datasets import Dataset  # noqa: PLC0415 - training dependencies, checked in handle()
         from training.splits import grouped_stratified_split  # noqa: PLC0415
@@ -131,9 +135,7 @@ class Command(ModelCommand):
 
 def card_split_settings(card: dict[str, Any]) -> tuple[int | None, float | None]:
     """(seed, val_fraction) the model was trained with, wherever this card generation keeps them."""
-    split = card.get("split") if isinstance(card.get("split"), dict) else {}
-    recipe = card.get("recipe") if isinstance(card.get("recipe"), dict) else {}
-    data = card.get("data") if isinstance(card.get("data"), dict) else {}
+    split, recipe, data = _card_section(card, "split"), _card_section(card, "recipe"), _card_section(card, "data")
     seed = next((place["seed"] for place in (split, recipe, card) if place.get("seed") is not None), None)
     fraction = next(
         (place["val_fraction"] for place in (split, recipe, card) if place.get("val_fraction") is not None), None
@@ -143,6 +145,11 @@ def card_split_settings(card: dict[str, Any]) -> tuple[int | None, float | None]
         match = re.search(r"val_fraction\s+([0-9.]+)", data["split"])
         fraction = float(match.group(1)) if match else None
     return seed, fraction
+
+
+def _card_section(card: dict[str, Any], key: str) -> dict[str, Any]:
+    section = card.get(key)
+    return section if isinstance(section, dict) else {}
 
 
 def card_training_folders(card: dict[str, Any]) -> list[Path]:

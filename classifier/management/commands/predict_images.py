@@ -53,21 +53,23 @@ class Command(ModelCommand):
 
         # The threshold the workers apply: the row's copy of the card's, made at registration.
         threshold = model_version.threshold
-        rows = [(str(path), None, FAILED_LABEL, "no such file or folder") for path in missing]
+        rows: list[tuple[str, float | None, str, str]] = [
+            (str(path), None, FAILED_LABEL, "no such file or folder") for path in missing
+        ]
         for result in scored:
             if result.melanoma_probability is None:
-                rows.append((str(result.path), None, FAILED_LABEL, result.error))
+                rows.append((str(result.path), None, FAILED_LABEL, result.error or ""))
             else:
-                label = Prediction.Verdict.for_score(
+                verdict = Prediction.Verdict.for_score(
                     melanoma_probability=result.melanoma_probability, threshold=threshold
                 )
-                rows.append((str(result.path), result.melanoma_probability, label.value, ""))
+                rows.append((str(result.path), result.melanoma_probability, verdict.value, ""))
 
         width = max(len(row[0]) for row in rows)
         self.stdout.write(f"{'path':<{width}}  melanoma_probability  label")
-        for path, probability, label, error in rows:
+        for path, probability, label, reason in rows:
             shown = "-" if probability is None else f"{probability:.4f}"
-            self.stdout.write(f"{path:<{width}}  {shown:>20}  {label}" + (f": {error}" if error else ""))
+            self.stdout.write(f"{path:<{width}}  {shown:>20}  {label}" + (f": {reason}" if reason else ""))
         if options["csv"]:
             self._write_csv(Path(options["csv"]), rows)
 
