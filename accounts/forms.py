@@ -31,3 +31,10 @@ class AccountDeleteForm(forms.Form):
         if not self.user.check_password(password):
             raise forms.ValidationError("That is not your current password.")
         return password
+
+
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(
+        label="New e-mail address",
+        help_text="We send a confirmation link there; the address counts once you open it.",
+    )

@@ -20,7 +20,7 @@ def prediction_get_for_user(*, user, pk: int, allow_staff: bool = True) -> Predi
     only the owner may make). Otherwise Http404 — never 403, so that another user's ids cannot be probed."""
     if not getattr(user, "is_authenticated", False):
         raise Http404("Prediction not found.")
-    queryset = Prediction.objects.select_related("model_version", "user")
+    queryset = Prediction.objects.select_related("model_version", "user", "spot")
     if not (allow_staff and user.is_staff):
         queryset = queryset.filter(user=user)
     try:
