@@ -58,13 +58,17 @@ def spot_checks(*, spot: Spot) -> list[Prediction]:
 
 def spot_due_on(*, spot: Spot, latest_check_at: dt.datetime | None = None) -> dt.date | None:
     """When the spot is due for a re-check: its interval after the latest check (or after it was created, if it
-    has no check yet); None when reminders are off."""
+    has no check yet); once reminded for that date without a new check, one interval after the reminder's date.
+    None when reminders are off."""
     if not spot.recheck_months:
         return None
     if latest_check_at is None:
         latest_check_at = getattr(spot, "latest_check_at", None)
     base = latest_check_at or spot.created_at
-    return add_months(timezone.localdate(base), spot.recheck_months)
+    due_on = add_months(timezone.localdate(base), spot.recheck_months)
+    if spot.reminded_for is not None and spot.reminded_for >= due_on:
+        due_on = add_months(spot.reminded_for, spot.recheck_months)
+    return due_on
 
 
 @dataclass(frozen=True)
