@@ -54,3 +54,10 @@ class AccountDeleteForm(forms.Form):
 
 class AdminAddUserForm(NotConfusableUsernameMixin, AdminUserCreationForm):
     """The admin's "add user" form, with the same username rule as sign-up."""
+
+
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(
+        label="New e-mail address",
+        help_text="We send a confirmation link there; the address counts once you open it.",
+    )

@@ -99,8 +99,9 @@ class PredictionAdmin(admin.ModelAdmin):
         (
             "Clinician review",
             {
-                "fields": ("confirmed_diagnosis", "reviewed", "reviewed_by", "reviewed_at"),
-                "description": "Set the confirmed diagnosis; who reviewed it and when are recorded on save.",
+                "fields": ("confirmed_diagnosis", "review_comment", "reviewed", "reviewed_by", "reviewed_at"),
+                "description": "Set the confirmed diagnosis (and a comment the person will read); who reviewed it "
+                "and when are recorded on save, and the person is told by e-mail.",
             },
         ),
     )
@@ -148,8 +149,10 @@ class PredictionAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Prediction, form, change: bool) -> None:
-        if "confirmed_diagnosis" in form.changed_data and obj.confirmed_diagnosis:
-            prediction_mark_reviewed(prediction=obj, reviewer=request.user, diagnosis=obj.confirmed_diagnosis)
+        if {"confirmed_diagnosis", "review_comment"} & set(form.changed_data) and obj.confirmed_diagnosis:
+            prediction_mark_reviewed(
+                prediction=obj, reviewer=request.user, diagnosis=obj.confirmed_diagnosis, comment=obj.review_comment
+            )
         else:
             super().save_model(request, obj, form, change)
 

@@ -4,15 +4,29 @@ input: checking the image itself is the service's job."""
 from django import forms
 
 from classifier.models import Prediction
+from spots.forms import NEW_SPOT, BodyMapFields, symptom_fields
+from spots.models import Spot
 
 
-class UploadForm(forms.Form):
+class UploadForm(BodyMapFields):
     image = forms.FileField(
         label="Photo of the skin lesion",
         help_text="JPEG, PNG or HEIC from your phone. Take it close up, in good light, in focus.",
         # accept="image/*" makes phones offer the camera as well as the photo library.
         widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
     )
+    spot = forms.ChoiceField(
+        label="Which spot is this?",
+        required=False,
+        help_text="File it under a spot to follow it over time and compare photos.",
+    )
+    new_spot_name = forms.CharField(
+        label="Name of the new spot",
+        max_length=Spot.NAME_MAX_LENGTH,
+        required=False,
+        help_text="e.g. 'mole left shoulder'",
+    )
+    # Without a spot, and without the body map (no JavaScript): the body area still can be given.
     body_site = forms.ChoiceField(
         label="Where on the body is it? (optional)",
         choices=Prediction.BodySite.choices,
@@ -27,5 +41,27 @@ class UploadForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields.update(symptom_fields())
+        spots = Spot.objects.filter(user=user).order_by("name").values_list("pk", "name") if user else []
+        self.fields["spot"].choices = [
+            ("", "Not filed under a spot"),
+            (NEW_SPOT, "A new spot (place it on the body map)"),
+            *[(str(pk), name) for pk, name in spots],
+        ]
+
     def clean_body_site(self) -> str:
         return self.cleaned_data.get("body_site") or Prediction.BodySite.UNKNOWN
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("spot") == NEW_SPOT:
+            if not (cleaned.get("new_spot_name") or "").strip():
+                self.add_error("new_spot_name", "Give the new spot a name, e.g. 'mole left shoulder'.")
+            if not self.placed():
+                self.add_error(None, "Tap the body map to show where the new spot is.")
+        return cleaned
+
+    def symptoms(self) -> list[str]:
+        return [name for name in Prediction.SYMPTOM_FIELDS if self.cleaned_data.get(name)]

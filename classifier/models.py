@@ -72,6 +72,14 @@ class Prediction(models.Model):
     thumbnail = models.FileField(upload_to="thumbnails/", max_length=255, blank=True)
     body_site = models.CharField(max_length=32, choices=BodySite.choices, default=BodySite.UNKNOWN)
     note = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH)
+    # The spot this check follows (spots app). SET_NULL, not CASCADE: deleting a spot goes through
+    # spots.services.spot_delete, which deletes its checks *and their files*; a bare cascade would orphan files.
+    spot = models.ForeignKey("spots.Spot", on_delete=models.SET_NULL, null=True, blank=True, related_name="predictions")
+    # The person's own answers when they took the photo: "it has changed" (the change flag on the spot page).
+    changed_size = models.BooleanField("it has grown or changed shape", default=False)
+    changed_colour = models.BooleanField("its colour has changed", default=False)
+    itching = models.BooleanField("it itches", default=False)
+    bleeding = models.BooleanField("it bleeds or crusts", default=False)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     melanoma_probability = models.FloatField(null=True, blank=True)
@@ -96,6 +104,9 @@ class Prediction(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(
+        blank=True, max_length=NOTE_MAX_LENGTH, help_text="Shown to the person on their result page."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -104,6 +115,13 @@ class Prediction(models.Model):
     def __str__(self) -> str:
         return f"Prediction {self.pk} ({self.status})"
 
+    SYMPTOM_FIELDS = ("changed_size", "changed_colour", "itching", "bleeding")
+
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED_STATUSES
+
+    @property
+    def symptoms(self) -> list[str]:
+        """The ticked symptom answers, in words."""
+        return [str(self._meta.get_field(name).verbose_name) for name in self.SYMPTOM_FIELDS if getattr(self, name)]

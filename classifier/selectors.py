@@ -32,7 +32,7 @@ def prediction_get_for_user(*, user, pk: int, owner_only: bool = False) -> Predi
     cannot be probed. Views go through classifier.access.prediction_get_for_request, which also audits."""
     if not getattr(user, "is_authenticated", False):
         raise Http404("Prediction not found.")
-    queryset = Prediction.objects.select_related("model_version", "user")
+    queryset = Prediction.objects.select_related("model_version", "user", "spot")
     if owner_only or not user_may_view_others_predictions(user=user):
         queryset = queryset.filter(user=user)
     try:

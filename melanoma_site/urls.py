@@ -12,4 +12,5 @@ urlpatterns = [
     path("accounts/", include("accounts.auth_urls")),
     path("accounts/", include("accounts.urls")),
     path("", include("classifier.urls")),
+    path("", include("spots.urls")),
 ]

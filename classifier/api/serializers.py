@@ -15,6 +15,16 @@ class PredictionCreateSerializer(serializers.Serializer):
         choices=Prediction.BodySite.choices, required=False, default=Prediction.BodySite.UNKNOWN
     )
     note = serializers.CharField(max_length=Prediction.NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
+    spot = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The id of one of your spots to file this check under (its body region becomes the body site).",
+    )
+    changed_size = serializers.BooleanField(required=False, default=False)
+    changed_colour = serializers.BooleanField(required=False, default=False)
+    itching = serializers.BooleanField(required=False, default=False)
+    bleeding = serializers.BooleanField(required=False, default=False)
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -39,6 +49,15 @@ class PredictionSerializer(serializers.ModelSerializer):
             "model_version",
             "body_site",
             "note",
+            "spot",
+            "changed_size",
+            "changed_colour",
+            "itching",
+            "bleeding",
+            "reviewed",
+            "confirmed_diagnosis",
+            "review_comment",
+            "reviewed_at",
             "error",
             "created_at",
             "completed_at",

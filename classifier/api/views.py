@@ -32,6 +32,7 @@ from classifier.private_files import private_file_response
 from classifier.selectors import prediction_list_for_user
 from classifier.services.prediction_writes import prediction_create, prediction_delete, prediction_retry
 from classifier.uploads import upload_too_large
+from spots.services import spot_resolve_for_user
 
 _ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input; `detail` says why."),
@@ -102,11 +103,16 @@ class PredictionViewSet(
         if upload_too_large(request):  # parsing happens lazily, on first access to request.data
             raise PayloadTooLarge(too_large_message())
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        # Before the photo is processed: someone else's spot id is the same 400 as a missing one.
+        spot = spot_resolve_for_user(user=request.user, spot_id=data["spot"])
         prediction = prediction_create(
             user=request.user,
-            upload=serializer.validated_data["image"],
-            body_site=serializer.validated_data["body_site"],
-            note=serializer.validated_data["note"],
+            upload=data["image"],
+            body_site=data["body_site"],
+            note=data["note"],
+            spot=spot,
+            symptoms=[name for name in Prediction.SYMPTOM_FIELDS if data[name]],
         )
         data = PredictionCreatedSerializer(prediction, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})

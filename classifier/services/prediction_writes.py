@@ -15,12 +15,15 @@ from typing import IO
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from classifier.images import image_prepare_upload
 from classifier.models import Prediction
 from classifier.services.prediction_queue import prediction_enqueue_on_commit
+from melanoma_site.links import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +75,30 @@ def _validate_inputs(*, body_site: str, note: str) -> tuple[str, str]:
 
 
 def prediction_create(
-    *, user, upload: IO[bytes] | bytes, body_site: str = Prediction.BodySite.UNKNOWN, note: str = ""
+    *,
+    user,
+    upload: IO[bytes] | bytes,
+    body_site: str = Prediction.BodySite.UNKNOWN,
+    note: str = "",
+    spot=None,
+    symptoms: Iterable[str] = (),
 ) -> Prediction:
     """Check the photo, store a clean copy and a thumbnail privately, create the `queued` row and queue the
     task after commit.
 
-    Raises ImageRejected (400/413) for a photo we will not process, ValidationError for a bad body site or
-    note. On any failure no row and no file remains.
+    `spot` (one of the user's spots) files the check under it, and its body-map region becomes the body site;
+    `symptoms` names the ticked answers (Prediction.SYMPTOM_FIELDS). Raises ImageRejected (400/413) for a photo we
+    will not process, ValidationError for a bad body site, note, spot or symptom. On any failure no row and no
+    file remains.
     """
+    if spot is not None:
+        if spot.user_id != user.pk:
+            raise ValidationError({"spot": "No such spot."})
+        body_site = spot.region
     body_site, note = _validate_inputs(body_site=body_site, note=note)
+    symptoms = set(symptoms)
+    if unknown := symptoms - set(Prediction.SYMPTOM_FIELDS):
+        raise ValidationError({"symptoms": f"Unknown symptom(s): {', '.join(sorted(unknown))}."})
     prepared = image_prepare_upload(upload)
 
     saved_names: list[str] = []
@@ -96,7 +114,9 @@ def prediction_create(
                 thumbnail=thumbnail_name,
                 body_site=body_site,
                 note=note,
+                spot=spot,
                 status=Status.QUEUED,
+                **{name: True for name in symptoms},
                 queued_at=timezone.now(),
             )
             prediction_enqueue_on_commit(prediction_id=prediction.pk)
@@ -151,17 +171,48 @@ def prediction_rerun(*, prediction: Prediction) -> Prediction:
 # --- review, delete -------------------------------------------------------------------------------
 
 
+def _review_email_send(*, prediction_id: int) -> None:
+    # Imported here: accounts imports this module (account deletion).
+    from accounts.selectors import user_verified_email
+
+    prediction = Prediction.objects.select_related("user").get(pk=prediction_id)
+    email = user_verified_email(user=prediction.user)
+    if email is None:
+        return  # only confirmed addresses get mail
+    context = {"prediction": prediction, "link": absolute_url("classifier:prediction_detail", prediction.pk)}
+    try:
+        send_mail(
+            subject="A clinician has reviewed your skin check",
+            message=render_to_string("classifier/email/review.txt", context),
+            from_email=None,
+            recipient_list=[email],
+        )
+    except OSError:
+        logger.exception("Could not send the review e-mail for prediction %s", prediction_id)
+
+
 @transaction.atomic
-def prediction_mark_reviewed(*, prediction: Prediction, reviewer, diagnosis: str) -> Prediction:
-    """A clinician's confirmed diagnosis: the ground truth a later retraining can use."""
+def prediction_mark_reviewed(
+    *, prediction: Prediction, reviewer, diagnosis: str, comment: str | None = None
+) -> Prediction:
+    """A clinician's confirmed diagnosis: the ground truth a later retraining can use. The person sees it on
+    their result page and, at a confirmed address, gets an e-mail (after commit) the first time."""
     if diagnosis not in Prediction.Diagnosis.values:
         choices = ", ".join(Prediction.Diagnosis.values)
         raise ValidationError({"confirmed_diagnosis": f"Unknown diagnosis {diagnosis!r}. Choose one of: {choices}."})
+    first_review = not Prediction.objects.filter(pk=prediction.pk, reviewed=True).exists()
     prediction.reviewed = True
     prediction.confirmed_diagnosis = diagnosis
     prediction.reviewed_by = reviewer
     prediction.reviewed_at = timezone.now()
-    prediction.save(update_fields=["reviewed", "confirmed_diagnosis", "reviewed_by", "reviewed_at"])
+    fields = ["reviewed", "confirmed_diagnosis", "reviewed_by", "reviewed_at"]
+    if comment is not None:
+        prediction.review_comment = comment.strip()
+        fields.append("review_comment")
+    prediction.save(update_fields=fields)
+    if first_review:
+        prediction_id = prediction.pk
+        transaction.on_commit(lambda: _review_email_send(prediction_id=prediction_id), robust=True)
     return prediction
 
 

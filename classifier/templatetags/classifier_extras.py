@@ -20,3 +20,24 @@ def percent(value: float | str | None, digits: int = 1) -> str:
     if 100 - smallest < percentage < 100:
         return f"> {100 - smallest:.{int(digits)}f}%"
     return f"{percentage:.{int(digits)}f}%"
+
+
+@register.simple_tag(takes_context=True)
+def next_steps(context, prediction) -> str:
+    """The "what to do next" block for this check's risk level (classifier/risk.py picks the template)."""
+    from django.template.loader import render_to_string
+
+    from classifier.risk import next_steps_for
+
+    steps = next_steps_for(prediction)
+    if steps is None:
+        return ""
+    return render_to_string(steps.template, {"prediction": prediction, "steps": steps}, request=context.get("request"))
+
+
+@register.filter
+def risk_label(prediction) -> str:
+    from classifier.risk import next_steps_for
+
+    steps = next_steps_for(prediction)
+    return steps.label if steps else ""

@@ -16,15 +16,19 @@ from django.views.decorators.http import require_POST, require_safe
 from classifier.access import prediction_get_for_request
 from classifier.forms import UploadForm
 from classifier.images import ImageRejected, too_large_message
+from classifier.models import Prediction
 from classifier.ratelimit import upload_rate_limit_hit
 from classifier.selectors import prediction_list_for_user
 from classifier.services.prediction_writes import (
     PredictionStateError,
-    prediction_create,
     prediction_delete,
     prediction_retry,
 )
 from classifier.uploads import upload_too_large
+from spots.body_map import map_context, region_for
+from spots.forms import NEW_SPOT, MoveCheckForm
+from spots.selectors import predictions_unfiled_for_user, spot_due_on, spot_list_for_user
+from spots.services import check_create, spot_resolve_for_user
 
 HISTORY_PAGE_SIZE = 12
 
@@ -33,58 +37,97 @@ def _rejection_message(error: ImageRejected) -> str:
     return getattr(error, "message", None) or str(error)
 
 
+def _upload_page(request: HttpRequest, form: UploadForm, status: int = 200) -> HttpResponse:
+    data = form.data if form.is_bound else {}
+    try:
+        x, y = float(data.get("x")), float(data.get("y"))
+    except (TypeError, ValueError):
+        x = y = None
+    context = {
+        "form": form,
+        "map": map_context(view=data.get("view") or "front", x=x, y=y),
+        "symptom_names": Prediction.SYMPTOM_FIELDS,
+    }
+    return render(request, "classifier/upload.html", context, status=status)
+
+
 @login_required
 def upload(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        return render(request, "classifier/upload.html", {"form": UploadForm()})
+        form = UploadForm(user=request.user, initial={"spot": request.GET.get("spot", "")})
+        return _upload_page(request, form)
 
     if upload_rate_limit_hit(user=request.user):
         per_minute = getattr(settings, "MELANOMA_UPLOAD_RATE_PER_MINUTE", 30)
         return render(request, "429.html", {"per_minute": per_minute}, status=429)
 
-    form = UploadForm(request.POST, request.FILES)
+    form = UploadForm(request.POST, request.FILES, user=request.user)
     status = 400
     if upload_too_large(request):
         # The upload handler stopped reading the body: say why instead of "this field is required".
         form.full_clean()
         form.errors.pop("image", None)
         form.add_error("image", too_large_message())
-        return render(request, "classifier/upload.html", {"form": form}, status=413)
+        return _upload_page(request, form, status=413)
     if form.is_valid():
+        data = form.cleaned_data
+        new_spot = None
+        body_site = data["body_site"]
+        if form.placed():
+            place = {"view": data["view"], "x": data["x"], "y": data["y"]}
+            if data["spot"] == NEW_SPOT:
+                new_spot = {"name": data["new_spot_name"], **place}
+            else:  # a tap on the map without a new spot still says where on the body it is
+                body_site = region_for(**place)
         try:
-            prediction = prediction_create(
+            spot = None if data["spot"] == NEW_SPOT else spot_resolve_for_user(user=request.user, spot_id=data["spot"])
+            prediction = check_create(
                 user=request.user,
-                upload=form.cleaned_data["image"],
-                body_site=form.cleaned_data["body_site"],
-                note=form.cleaned_data["note"],
+                upload=data["image"],
+                spot=spot,
+                new_spot=new_spot,
+                body_site=body_site,
+                note=data["note"],
+                symptoms=form.symptoms(),
             )
         except ImageRejected as error:
             form.add_error("image", _rejection_message(error))
             status = getattr(error, "status_code", 400)
         except ValidationError as error:
-            form.add_error(None, error)
+            # Field names of the services (a new spot's "name") need not be this form's: show them all on top.
+            form.add_error(None, error.messages)
         else:
             return redirect("classifier:prediction_detail", pk=prediction.pk)
-    return render(request, "classifier/upload.html", {"form": form}, status=status)
+    return _upload_page(request, form, status=status)
 
 
 @require_safe
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
-    predictions = prediction_list_for_user(user=request.user)
-    page = Paginator(predictions, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "classifier/history.html", {"page": page})
+    """Spots first (each with its latest check and when it is due), then the checks not filed under a spot."""
+    spots = list(spot_list_for_user(user=request.user))
+    latest = {
+        check.pk: check
+        for check in prediction_list_for_user(user=request.user).filter(
+            pk__in=[spot.latest_check_id for spot in spots if spot.latest_check_id]
+        )
+    }
+    spot_rows = [
+        {"spot": spot, "latest": latest.get(spot.latest_check_id), "due_on": spot_due_on(spot=spot)} for spot in spots
+    ]
+    unfiled = predictions_unfiled_for_user(user=request.user)
+    page = Paginator(unfiled, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "classifier/history.html", {"page": page, "spot_rows": spot_rows})
 
 
 @require_safe
 @login_required
 def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
     prediction = prediction_get_for_request(request, pk)
-    return render(
-        request,
-        "classifier/result.html",
-        {"prediction": prediction, "finished": prediction.is_finished},
-    )
+    context = {"prediction": prediction, "finished": prediction.is_finished}
+    if prediction.user_id == request.user.pk:
+        context["move_form"] = MoveCheckForm(user=request.user, initial={"spot": prediction.spot_id or ""})
+    return render(request, "classifier/result.html", context)
 
 
 @never_cache

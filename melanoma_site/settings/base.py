@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "accounts",
     "classifier",
     "audit",
+    "spots",
 ]
 
 MIDDLEWARE = [
@@ -139,6 +140,10 @@ MEDIA_URL = None  # no public media URL: images go through an ownership-checking
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "melanoma-screening@localhost")
+# The site's public address, for links in e-mails (confirmation, reminders, unsubscribe).
+MELANOMA_SITE_URL = env_str("MELANOMA_SITE_URL", "http://127.0.0.1:8000")
+# How long an e-mail confirmation link works.
+MELANOMA_EMAIL_CONFIRM_MAX_AGE_S = env_int("MELANOMA_EMAIL_CONFIRM_MAX_AGE_S", 3 * 24 * 3600)
 
 # --- Redis, Celery, cache -------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -178,6 +183,11 @@ CELERY_BEAT_SCHEDULE = {
     "predictions-sweep": {
         "task": "classifier.predictions_sweep",
         "schedule": float(env_int("MELANOMA_SWEEP_EVERY_S", 30)),
+    },
+    # One e-mail per spot that is due for a re-check (spots.services.spot_reminders_send_due: idempotent).
+    "spots-reminders": {
+        "task": "spots.reminders_send_due",
+        "schedule": float(env_int("MELANOMA_REMINDERS_EVERY_S", 3600)),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -79,7 +79,7 @@ def test_saving_a_confirmed_diagnosis_records_who_and_when(admin_client_ui, admi
     page = admin_client_ui.get(url)
     assert page.status_code == 200
     form_fields = page.context["adminform"].form.fields
-    assert set(form_fields) == {"confirmed_diagnosis"}  # machine outputs are read-only
+    assert set(form_fields) == {"confirmed_diagnosis", "review_comment"}  # machine outputs are read-only
     response = admin_client_ui.post(
         url, {"confirmed_diagnosis": "melanoma", "melanoma_probability": "0.01", "status": "failed"}
     )

@@ -1,0 +1,70 @@
+"""Forms for spots and for filing a check under one. They only collect input; the services check it."""
+
+from __future__ import annotations
+
+from django import forms
+
+from classifier.models import Prediction
+from spots.models import Spot
+
+NEW_SPOT = "new"
+
+
+class BodyMapFields(forms.Form):
+    """Where the spot is: filled by tapping the body map (static/js/body_map.js)."""
+
+    view = forms.ChoiceField(
+        choices=Spot.View.choices, initial=Spot.View.FRONT, required=False, widget=forms.HiddenInput
+    )
+    x = forms.FloatField(min_value=0.0, max_value=1.0, required=False, widget=forms.HiddenInput)
+    y = forms.FloatField(min_value=0.0, max_value=1.0, required=False, widget=forms.HiddenInput)
+
+    def clean_view(self) -> str:
+        return self.cleaned_data.get("view") or Spot.View.FRONT
+
+    def placed(self) -> bool:
+        return self.cleaned_data.get("x") is not None and self.cleaned_data.get("y") is not None
+
+
+class SpotForm(BodyMapFields):
+    name = forms.CharField(
+        label="Name",
+        max_length=Spot.NAME_MAX_LENGTH,
+        help_text="So you recognise it, e.g. 'mole left shoulder'.",
+    )
+    note = forms.CharField(
+        label="Note (optional)",
+        max_length=Spot.NOTE_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    recheck_months = forms.TypedChoiceField(
+        label="Re-check reminder",
+        choices=Spot.Recheck.choices,
+        coerce=int,
+        initial=Spot.Recheck.OFF,
+        help_text="An e-mail when it is time to photograph it again (to a confirmed address).",
+    )
+    field_order = ("name", "note", "recheck_months", "view", "x", "y")
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors and not self.placed():
+            raise forms.ValidationError("Tap the body map to show where the spot is.")
+        return cleaned
+
+
+class MoveCheckForm(forms.Form):
+    spot = forms.ChoiceField(label="File this check under", required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        spots = Spot.objects.filter(user=user).order_by("name").values_list("pk", "name")
+        self.fields["spot"].choices = [("", "No spot"), *[(str(pk), name) for pk, name in spots]]
+
+
+def symptom_fields() -> dict[str, forms.BooleanField]:
+    return {
+        name: forms.BooleanField(label=str(Prediction._meta.get_field(name).verbose_name).capitalize(), required=False)
+        for name in Prediction.SYMPTOM_FIELDS
+    }
