@@ -7,6 +7,7 @@ in with `pytestmark = pytest.mark.usefixtures("ui_private_media", "ui_isolated_c
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,10 +26,11 @@ def ui_private_media(private_media: Path) -> Path:
 
 @pytest.fixture
 def ui_isolated_cache(settings) -> None:
-    """The upload rate limit counts in the cache; a per-test in-memory cache keeps counts from leaking between
-    tests (user ids repeat across tests) without flushing the Redis that Celery also uses."""
+    """The rate limits count in the cache; a per-test in-memory cache keeps counts from leaking between tests
+    (user ids repeat across tests) without flushing the Redis that Celery also uses. A random name: LocMemCache
+    shares its store by name, and the id of a freed settings object can come back."""
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": str(id(settings))}
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
     }
 
 
