@@ -143,6 +143,9 @@ DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "melanoma-screening@lo
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with the fix that keeps a worker alive when Redis goes away mid-task (issue 11.1).
+if REDIS_URL.startswith("redis://"):
+    CELERY_BROKER_TRANSPORT = "melanoma_site.celery_transport:Transport"
 CELERY_TASK_IGNORE_RESULT = True  # state lives on the Prediction row; no result backend
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
