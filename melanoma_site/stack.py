@@ -11,8 +11,8 @@ model), collect static files, then Redis (embedded when REDIS_URL is unset), web
 Ctrl-C. A child that exits on its own is started again (with a back-off; a crash loop stops everything), so a
 worker lost to a broker outage never takes the web server down with it. Environment: PORT (8000), DATABASE_URL
 (SQLite under var/ by default), REDIS_URL (embedded when unset), WEB_CONCURRENCY (2 gunicorn workers),
-CELERY_CONCURRENCY (2 worker processes), MELANOMA_WORKER_LOG_LEVEL (INFO), DJANGO_SETTINGS_MODULE
-(development by default).
+WEB_THREADS (16 threads each), CELERY_CONCURRENCY (2 worker processes), MELANOMA_WORKER_LOG_LEVEL (INFO),
+DJANGO_SETTINGS_MODULE (development by default).
 
 Nothing here imports Django: a benchmark's measuring process stays as lean as the processes it measures.
 """
@@ -180,6 +180,7 @@ class Stack:
     log_dir: Path | None = None
     web_port: int = 0  # 0: a free port
     web_workers: int = 2
+    web_threads: int = 16  # per web worker
     web_access_log: bool = False
     worker_concurrency: int = 2
     beat: bool = False
@@ -258,8 +259,14 @@ class Stack:
 
     def start_web(self, *, workers: int | None = None, wait: bool = True) -> subprocess.Popen:
         """gunicorn serving melanoma_site.wsgi on 127.0.0.1:`web_port`; waits until it listens."""
+        # Threads (gthread), not one sync process per request: a client that sends its headers and then trickles
+        # its body (or stalls) ties up one thread until the body timeout (melanoma_site/wsgi.py), not a whole
+        # worker. A worker takes no more connections than it has threads, so a full one leaves new connections
+        # to the others instead of queueing them behind stalled clients.
         command = [str(BIN_DIR / "gunicorn"), "melanoma_site.wsgi:application",
                    "--bind", f"127.0.0.1:{self.web_port}", "--workers", str(workers or self.web_workers),
+                   "--worker-class", "gthread", "--threads", str(self.web_threads),
+                   "--worker-connections", str(self.web_threads),
                    "--timeout", "60", "--graceful-timeout", "10", "--log-level", self.log_level.lower(),
                    # Its default control socket is one path per user: two stacks (make run, a test) would collide.
                    "--no-control-socket"]  # fmt: skip
@@ -413,6 +420,7 @@ def main() -> int:
         redis_url=env.get("REDIS_URL") or None,
         web_port=int(env.get("PORT", "8000")),
         web_workers=int(env.get("WEB_CONCURRENCY", "2")),
+        web_threads=int(env.get("WEB_THREADS", "16")),
         web_access_log=True,
         worker_concurrency=int(env.get("CELERY_CONCURRENCY", "2")),
         beat=True,

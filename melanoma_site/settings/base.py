@@ -196,6 +196,8 @@ CACHES = {
 
 # --- Product settings -----------------------------------------------------------------------------
 MELANOMA_MAX_UPLOAD_BYTES = env_int("MELANOMA_MAX_UPLOAD_MB", 20) * 1024 * 1024
+# Each read of a request body waits at most this long: a stalled client frees its server thread (408).
+MELANOMA_REQUEST_BODY_TIMEOUT_S = env_int("MELANOMA_REQUEST_BODY_TIMEOUT_S", 10)
 # Per-user uploads per minute, one counter shared by the upload page and the API (classifier/ratelimit.py).
 MELANOMA_UPLOAD_RATE_PER_MINUTE = env_int("MELANOMA_UPLOAD_RATE_PER_MINUTE", 30)
 MELANOMA_UPLOAD_RATE = f"{MELANOMA_UPLOAD_RATE_PER_MINUTE}/minute"
