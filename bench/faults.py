@@ -13,6 +13,9 @@ Scenarios (each uploads through the JSON API as a signed-in user and follows the
   redis-lost-mid-task  Redis shut down while a task runs (its message unacknowledged) and the other pool process
                        waits for work: the worker survives (issue 11.1: it used to die with "'NoneType' object
                        has no attribute 'hostname'"), and the prediction completes once Redis is back
+  orphan-files         web workers SIGKILLed in the middle of uploads (files written, rows maybe never committed),
+                       plus one planted orphan; all backdated by two hours: the periodic cleanup (every 3 s here,
+                       hourly by default) deletes every file with no row, and no file of a row
   broken-model         the active model file missing, then corrupt: predictions fail with a reason, pages
                        stay up, /healthz is 503 naming it; activating a good version and retrying recovers
 
@@ -49,6 +52,7 @@ FAULT_ENV = {
     "MELANOMA_SWEEP_EVERY_S": "3",
     "MELANOMA_SWEEP_QUEUED_AFTER_S": "8",
     "MELANOMA_VISIBILITY_TIMEOUT_S": "20",
+    "MELANOMA_ORPHAN_CLEANUP_EVERY_S": "3",
     "MELANOMA_UPLOAD_RATE_PER_MINUTE": "1000",
     "LOG_LEVEL": "INFO",  # the worker log tells which mechanism brought a message back
 }
@@ -95,7 +99,7 @@ class Scenario:
         def release() -> None:
             # Each redelivered attempt opens the pipe again; feed whoever opens it until the row is finished.
             def feed() -> None:
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + 240  # with --default-settings a re-sent task comes minutes later
                 while time.monotonic() < deadline and self.row(pk)["status"] not in FINISHED:
                     with contextlib.suppress(OSError):
                         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
@@ -238,7 +242,7 @@ def redis_lost_mid_task(s: Scenario) -> tuple[bool, str]:
     alive_while_down = worker.poll() is None
     health = s.client.get("/healthz").status_code
     s.stack.start_redis()  # same port, empty: the unacknowledged message is gone, the sweep re-sends the row
-    row = s.wait(pk, FINISHED, 150)
+    row = s.wait(pk, FINISHED, 240)  # defaults: `running` rows are re-sent 120 s after they started
     took = time.monotonic() - down_at
     crashed = "Unrecoverable error" in s.stack.worker_log()
     alive = worker.poll() is None
@@ -248,6 +252,61 @@ def redis_lost_mid_task(s: Scenario) -> tuple[bool, str]:
     return ok, (
         f"worker alive with Redis down: {alive_while_down}, after: {alive}, crashed: {crashed}; /healthz {health} "
         f"with Redis down; row {row['status']} {took:.1f} s after Redis went down (attempts {row['attempts']})"
+    )
+
+
+def _stored_files(s: Scenario) -> tuple[set[str], set[str]]:
+    """(every file under the upload folders, the ones a row refers to), as storage names."""
+    root = s.stack.media_root
+    on_disk = {
+        path.relative_to(root).as_posix()
+        for folder in ("lesions", "thumbnails")
+        for path in (root / folder).rglob("*")
+        if path.is_file()
+    }
+    referenced = {name for row in s.stack.query("SELECT image, thumbnail FROM classifier_prediction") for name in row}
+    return on_disk, referenced
+
+
+def orphan_files(s: Scenario) -> tuple[bool, str]:
+    from melanoma_site.stack import child_pids  # noqa: PLC0415
+
+    web = s.stack.web
+
+    def upload_ignoring_errors() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            s.upload()
+
+    uploads = [threading.Thread(target=upload_ignoring_errors, daemon=True) for _ in range(8)]
+    for thread in uploads:
+        thread.start()
+    time.sleep(0.3)
+    killed = child_pids(web.pid)
+    for pid in killed:  # gunicorn's workers, mid-request; the master starts new ones
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for thread in uploads:
+        thread.join(timeout=60)
+    on_disk, referenced = _stored_files(s)
+    from_kill = len(on_disk - referenced)
+    planted = s.stack.media_root / "lesions" / "planted-orphan.jpg"
+    planted.write_bytes(s.photo[:1000])
+    two_hours_ago = time.time() - 7200
+    for name in on_disk | {"lesions/planted-orphan.jpg"}:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(s.stack.media_root / name, (two_hours_ago, two_hours_ago))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        on_disk_now, referenced = _stored_files(s)
+        if not on_disk_now - referenced:
+            break
+        time.sleep(1)
+    left = on_disk_now - referenced
+    rows_intact = referenced <= on_disk_now
+    web_up = s.client.get("/healthz").status_code in (200, 503)
+    return not left and rows_intact and web_up, (
+        f"{len(killed)} web workers killed mid-upload: {from_kill} orphan file(s) left by them, plus 1 planted; "
+        f"after the cleanup: {len(left)} orphan(s) left, files of rows intact: {rows_intact}, web serving: {web_up}"
     )
 
 
@@ -325,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                 "stuck-running": lambda: stuck_running(scenario),
                 "redis-down-upload": lambda: redis_down_upload(scenario),
                 "redis-lost-mid-task": lambda: redis_lost_mid_task(scenario),
+                "orphan-files": lambda: orphan_files(scenario),
                 "broken-model": lambda: broken_model(scenario, good_model),
             }
             for name, run in scenarios.items():

@@ -176,10 +176,16 @@ MELANOMA_TASK_SOFT_TIME_LIMIT_S = env_int("MELANOMA_TASK_SOFT_TIME_LIMIT_S", 60)
 MELANOMA_TASK_TIME_LIMIT_S = env_int("MELANOMA_TASK_TIME_LIMIT_S", 90)
 # The sweep re-queues `queued` rows older than this (their message was lost: broker down at upload time).
 MELANOMA_SWEEP_QUEUED_AFTER_S = env_int("MELANOMA_SWEEP_QUEUED_AFTER_S", 60)
+# Stored photos with no row (a web process killed mid-upload) are deleted once older than this.
+MELANOMA_ORPHAN_FILES_AFTER_S = env_int("MELANOMA_ORPHAN_FILES_AFTER_S", 3600)
 CELERY_BEAT_SCHEDULE = {
     "predictions-sweep": {
         "task": "classifier.predictions_sweep",
         "schedule": float(env_int("MELANOMA_SWEEP_EVERY_S", 30)),
+    },
+    "media-orphans-cleanup": {
+        "task": "classifier.media_orphans_cleanup",
+        "schedule": float(env_int("MELANOMA_ORPHAN_CLEANUP_EVERY_S", 3600)),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
