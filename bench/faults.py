@@ -10,13 +10,20 @@ Scenarios (each uploads through the JSON API as a signed-in user and follows the
   redis-down-upload    an upload while Redis is down is accepted (202, `queued`) and completes once Redis is
                        back (the sweep re-sends its message); then Redis is restarted under the running
                        worker and a new upload completes: the worker reconnected
+  redis-lost-mid-task  Redis shut down while a task runs (its message unacknowledged) and the other pool process
+                       waits for work: the worker survives (issue 11.1: it used to die with "'NoneType' object
+                       has no attribute 'hostname'"), and the prediction completes once Redis is back
+  orphan-files         web workers SIGKILLed in the middle of uploads (files written, rows maybe never committed),
+                       plus one planted orphan; all backdated by two hours: the periodic cleanup (every 3 s here,
+                       hourly by default) deletes every file with no row, and no file of a row
   broken-model         the active model file missing, then corrupt: predictions fail with a reason, pages
                        stay up, /healthz is 503 naming it; activating a good version and retrying recovers
 
 "Mid-task" without a mock: the stored photo of the upload is replaced by a named pipe, so the task blocks
 reading it until the script writes the bytes; the script knows exactly where the task is when it kills.
 Short limits make the scenarios quick: hard time limit 10 s, sweep every 3 s, `queued` re-sent after 8 s,
-visibility timeout 20 s. Every wait is bounded; a scenario that does not reach its end is reported FAIL.
+visibility timeout 20 s (`--default-settings`: the deployment's defaults, for the figures a deployment sees).
+Every wait is bounded; a scenario that does not reach its end is reported FAIL.
 """
 
 from __future__ import annotations
@@ -45,9 +52,13 @@ FAULT_ENV = {
     "MELANOMA_SWEEP_EVERY_S": "3",
     "MELANOMA_SWEEP_QUEUED_AFTER_S": "8",
     "MELANOMA_VISIBILITY_TIMEOUT_S": "20",
+    "MELANOMA_ORPHAN_CLEANUP_EVERY_S": "3",
     "MELANOMA_UPLOAD_RATE_PER_MINUTE": "1000",
     "LOG_LEVEL": "INFO",  # the worker log tells which mechanism brought a message back
 }
+
+# Only what a load of scenarios needs; every reliability setting at its default.
+DEFAULT_SETTINGS_ENV = {key: FAULT_ENV[key] for key in ("MELANOMA_UPLOAD_RATE_PER_MINUTE", "LOG_LEVEL")}
 
 
 class Scenario:
@@ -88,7 +99,7 @@ class Scenario:
         def release() -> None:
             # Each redelivered attempt opens the pipe again; feed whoever opens it until the row is finished.
             def feed() -> None:
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + 240  # with --default-settings a re-sent task comes minutes later
                 while time.monotonic() < deadline and self.row(pk)["status"] not in FINISHED:
                     with contextlib.suppress(OSError):
                         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
@@ -202,7 +213,7 @@ def redis_down_upload(s: Scenario) -> tuple[bool, str]:
     time.sleep(3)
     s.stack.start_redis()  # same port, empty: a restart without persistence
     back = time.monotonic()
-    row = s.wait(pk, FINISHED, 90)
+    row = s.wait(pk, FINISHED, 150)  # with the default settings the sweep re-sends it after 60-90 s
     first = f"upload with Redis down: 202 in {upload_s:.1f} s, row {queued}, /healthz {health.status_code}; "
     first += f"row {row['status']} {time.monotonic() - back:.1f} s after Redis returned"
 
@@ -212,9 +223,94 @@ def redis_down_upload(s: Scenario) -> tuple[bool, str]:
     s.stack.start_redis()
     restarted = time.monotonic()
     after = s.upload()
-    row2 = s.wait(after.json()["id"], FINISHED, 90) if after.status_code == 202 else {"status": after.status_code}
+    row2 = s.wait(after.json()["id"], FINISHED, 150) if after.status_code == 202 else {"status": after.status_code}
     second = f"; Redis restarted under the worker: next upload {row2['status']} in {time.monotonic() - restarted:.1f} s"
     return row["status"] == "done" and row2["status"] == "done", first + second
+
+
+def redis_lost_mid_task(s: Scenario) -> tuple[bool, str]:
+    s.stack.stop_worker()
+    pk = s.upload().json()["id"]
+    release = s.block_on_photo(pk)
+    # Two pool processes, as `make run` has: one in the task, the consumer polling (BRPOP) for the other.
+    worker = s.stack.start_worker(concurrency=2)
+    _running_child(s.stack, pk, s)
+    s.stack.stop_redis()  # a clean shutdown of Redis (SIGTERM), mid-task
+    down_at = time.monotonic()
+    release()
+    time.sleep(5)
+    alive_while_down = worker.poll() is None
+    health = s.client.get("/healthz").status_code
+    s.stack.start_redis()  # same port, empty: the unacknowledged message is gone, the sweep re-sends the row
+    row = s.wait(pk, FINISHED, 240)  # defaults: `running` rows are re-sent 120 s after they started
+    took = time.monotonic() - down_at
+    crashed = "Unrecoverable error" in s.stack.worker_log()
+    alive = worker.poll() is None
+    s.stack.stop_worker()
+    s.stack.start_worker()  # back to the one-process worker of the other scenarios
+    ok = row["status"] == "done" and alive_while_down and alive and not crashed
+    return ok, (
+        f"worker alive with Redis down: {alive_while_down}, after: {alive}, crashed: {crashed}; /healthz {health} "
+        f"with Redis down; row {row['status']} {took:.1f} s after Redis went down (attempts {row['attempts']})"
+    )
+
+
+def _stored_files(s: Scenario) -> tuple[set[str], set[str]]:
+    """(every file under the upload folders, the ones a row refers to), as storage names."""
+    root = s.stack.media_root
+    on_disk = {
+        path.relative_to(root).as_posix()
+        for folder in ("lesions", "thumbnails")
+        for path in (root / folder).rglob("*")
+        if path.is_file()
+    }
+    rows = s.stack.query("SELECT image, thumbnail FROM classifier_prediction")
+    referenced = {name for row in rows for name in row if name}
+    return on_disk, referenced
+
+
+def orphan_files(s: Scenario) -> tuple[bool, str]:
+    from melanoma_site.stack import child_pids  # noqa: PLC0415
+
+    web = s.stack.web
+
+    def upload_ignoring_errors() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            s.upload()
+
+    uploads = [threading.Thread(target=upload_ignoring_errors, daemon=True) for _ in range(8)]
+    for thread in uploads:
+        thread.start()
+    time.sleep(0.3)
+    killed = child_pids(web.pid)
+    for pid in killed:  # gunicorn's workers, mid-request; the master starts new ones
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for thread in uploads:
+        thread.join(timeout=60)
+    on_disk, referenced = _stored_files(s)
+    from_kill = len(on_disk - referenced)
+    planted = s.stack.media_root / "lesions" / "planted-orphan.jpg"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_bytes(s.photo[:1000])
+    two_hours_ago = time.time() - 7200
+    for name in on_disk | {"lesions/planted-orphan.jpg"}:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(s.stack.media_root / name, (two_hours_ago, two_hours_ago))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        on_disk_now, referenced = _stored_files(s)
+        if not on_disk_now - referenced:
+            break
+        time.sleep(1)
+    left = on_disk_now - referenced
+    # A row's file may be a named pipe left by an earlier scenario: present is what counts.
+    rows_intact = all((s.stack.media_root / name).exists() for name in referenced if name)
+    web_up = s.client.get("/healthz").status_code in (200, 503)
+    return not left and rows_intact and web_up, (
+        f"{len(killed)} web workers killed mid-upload: {from_kill} orphan file(s) left by them, plus 1 planted; "
+        f"after the cleanup: {len(left)} orphan(s) left, files of rows intact: {rows_intact}, web serving: {web_up}"
+    )
 
 
 def broken_model(s: Scenario, good_model: Path) -> tuple[bool, str]:
@@ -261,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="a working model folder to activate (default: the shipped one)")
     parser.add_argument("--only", nargs="+", help="scenario names to run")
+    parser.add_argument(
+        "--default-settings",
+        action="store_true",
+        help="the deployment's default limits and sweep timings instead of the shortened ones (slower; the figures "
+        "a deployment sees)",
+    )
     args = parser.parse_args(argv)
 
     photo = load_images(REPO.parent / "shared" / "derm" / "uploads", limit=1)[0][1]
@@ -269,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         web_workers=1,
         worker_concurrency=1,
         beat=True,
-        extra_env=FAULT_ENV,
+        extra_env=DEFAULT_SETTINGS_ENV if args.default_settings else FAULT_ENV,
         model_dir=args.model.resolve() if args.model else None,
     )
     outcomes: list[tuple[str, bool, str]] = []
@@ -284,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                 "worker-sigkill": lambda: worker_sigkill(scenario),
                 "stuck-running": lambda: stuck_running(scenario),
                 "redis-down-upload": lambda: redis_down_upload(scenario),
+                "redis-lost-mid-task": lambda: redis_lost_mid_task(scenario),
+                "orphan-files": lambda: orphan_files(scenario),
                 "broken-model": lambda: broken_model(scenario, good_model),
             }
             for name, run in scenarios.items():

@@ -17,6 +17,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from classifier.services.media_cleanup import media_orphans_delete
 from classifier.services.prediction_queue import PREDICTION_RUN_TASK
 from classifier.services.prediction_runs import (
     TRANSIENT_DB_ERRORS,
@@ -90,3 +91,9 @@ def predictions_sweep_task() -> dict[str, list[int]]:
         running_older_than=timedelta(seconds=settings.MELANOMA_TASK_TIME_LIMIT_S + 30),
         queued_older_than=timedelta(seconds=settings.MELANOMA_SWEEP_QUEUED_AFTER_S),
     )
+
+
+@shared_task(name="classifier.media_orphans_cleanup", ignore_result=True)
+def media_orphans_cleanup_task() -> list[str]:
+    """Delete stored photos no row refers to (see media_orphans_delete)."""
+    return media_orphans_delete(older_than=timedelta(seconds=settings.MELANOMA_ORPHAN_FILES_AFTER_S))

@@ -14,6 +14,13 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 
 from classifier.images import too_large_message
+from melanoma_site.errors import LENGTH_REQUIRED, REQUEST_ERRORS, error_response
+from melanoma_site.request_body import (
+    BODY_TIMED_OUT_KEY,
+    BODY_TOO_LARGE_KEY,
+    LENGTH_REQUIRED_KEY,
+    RequestBodyTimeout,
+)
 
 # Room for the multipart boundaries and the small text fields (body site, note, CSRF token).
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -48,6 +55,13 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Set by melanoma_site/request_body.py, which read a chunked body before Django did.
+        if request.META.get(BODY_TOO_LARGE_KEY):
+            return too_large_response(request)
+        if request.META.get(BODY_TIMED_OUT_KEY):
+            return error_response(request, *REQUEST_ERRORS[RequestBodyTimeout])
+        if request.META.get(LENGTH_REQUIRED_KEY):
+            return error_response(request, *LENGTH_REQUIRED)
         if request.method in {"POST", "PUT", "PATCH"}:
             try:
                 content_length = int(request.META.get("CONTENT_LENGTH") or 0)

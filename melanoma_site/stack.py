@@ -8,9 +8,11 @@ nothing is left behind.
 
 `python -m melanoma_site.stack` is `make run`: migrate (no prompts), `register_models` (registers the shipped
 model), collect static files, then Redis (embedded when REDIS_URL is unset), web and worker + beat, until one
-Ctrl-C. Environment: PORT (8000), DATABASE_URL (SQLite under var/ by default), REDIS_URL (embedded when
-unset), WEB_CONCURRENCY (2 gunicorn workers), CELERY_CONCURRENCY (2 worker processes),
-MELANOMA_WORKER_LOG_LEVEL (INFO), DJANGO_SETTINGS_MODULE (development by default).
+Ctrl-C. A child that exits on its own is started again (with a back-off; a crash loop stops everything), so a
+worker lost to a broker outage never takes the web server down with it. Environment: PORT (8000), DATABASE_URL
+(SQLite under var/ by default), REDIS_URL (embedded when unset), WEB_CONCURRENCY (2 gunicorn workers),
+WEB_THREADS (16 threads each), CELERY_CONCURRENCY (2 worker processes), MELANOMA_WORKER_LOG_LEVEL (INFO),
+DJANGO_SETTINGS_MODULE (development by default).
 
 Nothing here imports Django: a benchmark's measuring process stays as lean as the processes it measures.
 """
@@ -25,7 +27,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -38,6 +40,11 @@ BIN_DIR = Path(PYTHON).parent
 DEVELOPMENT_SETTINGS = "melanoma_site.settings.development"
 PRODUCTION_SETTINGS = "melanoma_site.settings.production"
 STOP_TIMEOUT_S = 15.0
+# A child that exits on its own is started again after 1, 2, 4... s (at most 30 s); more than MAX_RESTARTS
+# exits within RESTART_WINDOW_S is a crash loop (a broken configuration, say): then everything stops.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 300.0
+MAX_RESTART_DELAY_S = 30.0
 WEB_READY_TIMEOUT_S = 60.0
 WORKER_READY_TIMEOUT_S = 90.0
 
@@ -130,6 +137,24 @@ def isolated_env(
 
 
 @dataclass
+class RestartTracker:
+    """When each child last exited on its own: the delay before its next start, and when to give up."""
+
+    exits: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self, name: str) -> int:
+        """Note an exit of `name` now; how many exits it had within RESTART_WINDOW_S."""
+        now = time.monotonic()
+        recent = [at for at in self.exits.get(name, []) if now - at < RESTART_WINDOW_S] + [now]
+        self.exits[name] = recent
+        return len(recent)
+
+    @staticmethod
+    def delay_s(exits: int) -> float:
+        return min(MAX_RESTART_DELAY_S, 2.0 ** (exits - 1))
+
+
+@dataclass
 class Child:
     name: str
     process: subprocess.Popen
@@ -155,6 +180,7 @@ class Stack:
     log_dir: Path | None = None
     web_port: int = 0  # 0: a free port
     web_workers: int = 2
+    web_threads: int = 16  # per web worker
     web_access_log: bool = False
     worker_concurrency: int = 2
     beat: bool = False
@@ -233,8 +259,14 @@ class Stack:
 
     def start_web(self, *, workers: int | None = None, wait: bool = True) -> subprocess.Popen:
         """gunicorn serving melanoma_site.wsgi on 127.0.0.1:`web_port`; waits until it listens."""
+        # Threads (gthread), not one sync process per request: a client that sends its headers and then trickles
+        # its body (or stalls) ties up one thread until the body timeout (melanoma_site/wsgi.py), not a whole
+        # worker. A worker takes no more connections than it has threads, so a full one leaves new connections
+        # to the others instead of queueing them behind stalled clients.
         command = [str(BIN_DIR / "gunicorn"), "melanoma_site.wsgi:application",
                    "--bind", f"127.0.0.1:{self.web_port}", "--workers", str(workers or self.web_workers),
+                   "--worker-class", "gthread", "--threads", str(self.web_threads),
+                   "--worker-connections", str(self.web_threads),
                    "--timeout", "60", "--graceful-timeout", "10", "--log-level", self.log_level.lower(),
                    # Its default control socket is one path per user: two stacks (make run, a test) would collide.
                    "--no-control-socket"]  # fmt: skip
@@ -305,6 +337,54 @@ class Stack:
     def log_tail(self, name: str, chars: int = 3000) -> str:
         return self.log(name)[-chars:]
 
+    # --- supervision ------------------------------------------------------------------------------
+
+    def restart_exited(self, restarts: RestartTracker, *, should_stop: Callable[[], bool] = lambda: False) -> list[str]:
+        """Start again every child (and the embedded Redis) that exited on its own, each after its back-off
+        delay; the others keep running. A worker that died (Redis lost mid-task, an out-of-memory kill) must not
+        take the web server down with it. Raises StackError on a crash loop. Returns the names restarted."""
+        restarted = []
+        if self._own_redis and self.embedded_redis is not None and self.embedded_redis.process.poll() is not None:
+            code = self.embedded_redis.process.returncode
+            exits = restarts.record("redis")
+            if exits > MAX_RESTARTS:
+                raise StackError(f"the embedded Redis exited {exits} times in {RESTART_WINDOW_S:g} s")
+            _log(f"embedded Redis exited with code {code}; starting it again on the same port")
+            if self._sleep_unless_stopping(restarts.delay_s(exits), should_stop):
+                return restarted
+            self.start_redis()
+            restarted.append("redis")
+        starters: dict[str, Callable[[], subprocess.Popen]] = {"web": self.start_web, "worker": self.start_worker}
+        for name, child in list(self.children.items()):
+            if child.process.poll() is None or name not in starters:
+                continue
+            code = child.process.returncode
+            self.stop(name)  # what is left of its group: a crashed worker's pool processes
+            exits = restarts.record(name)
+            if exits > MAX_RESTARTS:
+                raise StackError(f"{name} exited {exits} times in {RESTART_WINDOW_S:g} s (last code {code})")
+            delay_s = restarts.delay_s(exits)
+            _log(f"{name} exited with code {code}; starting it again in {delay_s:g} s (the rest keeps running)")
+            if self._sleep_unless_stopping(delay_s, should_stop):
+                return restarted
+            try:
+                process = starters[name]()
+            except StackError as error:  # counted as the next exit when the loop comes round again
+                _log(f"{name} did not start again: {error}")
+                continue
+            _log(f"started {name} again (pid {process.pid})")
+            restarted.append(name)
+        return restarted
+
+    @staticmethod
+    def _sleep_unless_stopping(seconds: float, should_stop: Callable[[], bool]) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if should_stop():
+                return True
+            time.sleep(0.1)
+        return should_stop()
+
     # --- whole ------------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -340,6 +420,7 @@ def main() -> int:
         redis_url=env.get("REDIS_URL") or None,
         web_port=int(env.get("PORT", "8000")),
         web_workers=int(env.get("WEB_CONCURRENCY", "2")),
+        web_threads=int(env.get("WEB_THREADS", "16")),
         web_access_log=True,
         worker_concurrency=int(env.get("CELERY_CONCURRENCY", "2")),
         beat=True,
@@ -368,15 +449,15 @@ def main() -> int:
         _log(f"started worker (celery, with beat for the sweep; pid {stack.start_worker().pid})")
         _log(f"ready: {stack.base_url}/  (API: /api/, health: /healthz; Ctrl-C stops everything)")
 
+        restarts = RestartTracker()
         while not stopping:
-            for name, child in stack.children.items():
-                if child.process.poll() is not None:
-                    _log(f"{name} exited with code {child.process.returncode}; stopping the rest")
-                    stopping = True
-                    break
+            try:
+                stack.restart_exited(restarts, should_stop=lambda: stopping)
+            except StackError as error:
+                _log(f"{error}; stopping the rest")
+                return 1
             time.sleep(0.5)
-        failed = any(child.process.poll() not in (None, 0) for child in stack.children.values())
-        return 1 if failed else 0
+        return 0
     except StackError as error:
         _log(f"start-up failed: {error}")
         return 1

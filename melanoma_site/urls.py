@@ -4,6 +4,9 @@ from django.urls import include, path
 from classifier.health import healthz
 from classifier.views.pages import landing
 
+# Errors while Django reads a request: JSON under /api/, a page elsewhere, with 408/413 where they apply.
+handler400 = "melanoma_site.errors.bad_request"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("classifier.api.urls")),

@@ -1,5 +1,5 @@
-"""`make run` for real: the supervisor starts embedded Redis, migrates, serves, runs a worker, and one SIGINT
-stops every process it started."""
+"""`make run` for real: the supervisor starts embedded Redis, migrates, serves, runs a worker, starts a crashed
+child again while the rest keeps serving, and one SIGINT stops every process it started."""
 
 from __future__ import annotations
 
@@ -29,6 +29,19 @@ def _processes_with_marker(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def _child_running(parent: int, word: str) -> int | None:
+    """The pid of the supervisor's child whose command line contains `word` ("celery", "gunicorn")."""
+    from melanoma_site.stack import child_pids
+
+    for pid in child_pids(parent):
+        try:
+            if word.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    return None
 
 
 def _wait_for(url: str, timeout_s: float) -> httpx.Response | None:
@@ -71,6 +84,18 @@ def test_stack_starts_serves_and_stops_cleanly(tmp_path):
         assert checks["broker"]["ok"]  # the embedded Redis is up
         assert httpx.get(f"http://127.0.0.1:{port}/api/predictions/", timeout=30).status_code == 401
         assert len(_processes_with_marker(str(var_dir))) >= 4  # supervisor, redis, web, worker (+ children)
+
+        # Issue 11.1: a worker that dies (here SIGKILL; in the wild, Redis lost mid-task) is started again, and
+        # the web server keeps serving meanwhile (before, the supervisor stopped everything).
+        worker = _child_running(stack.pid, "celery")
+        assert worker is not None
+        os.killpg(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while (_child_running(stack.pid, "celery") in (None, worker)) and time.monotonic() < deadline:
+            assert stack.poll() is None, "the supervisor stopped when its worker died"
+            time.sleep(0.2)
+        assert _child_running(stack.pid, "celery") not in (None, worker), "the worker was not started again"
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30).status_code == 200
     except (AssertionError, httpx.HTTPError) as error:
         log.flush()
         raise AssertionError(f"{error!r}\n--- stack log ---\n{log_path.read_text()[-4000:]}") from error
@@ -82,5 +107,6 @@ def test_stack_starts_serves_and_stops_cleanly(tmp_path):
 
     assert stack.returncode == 0, output[-3000:]
     assert "ready: http://127.0.0.1:" in output
+    assert "started worker again" in output
     time.sleep(0.5)
     assert _processes_with_marker(str(var_dir)) == [], "processes left behind after Ctrl-C"

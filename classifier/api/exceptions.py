@@ -9,6 +9,7 @@ from rest_framework.views import exception_handler
 
 from classifier.images import ImageRejected
 from classifier.services.prediction_writes import PredictionStateError
+from melanoma_site.errors import request_error
 
 UNREADABLE_UPLOAD_MESSAGE = (
     "The upload could not be read: the form is damaged or the file name is too long. "
@@ -28,6 +29,14 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class RequestUnreadable(exceptions.APIException):
+    """What Django raised while reading the request (too many fields or files, a field too large, a stalled body)."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
 def _first_message(data) -> str | None:
     if isinstance(data, str):
         return data
@@ -42,7 +51,10 @@ def _first_message(data) -> str | None:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, ImageRejected):
+    if (known := request_error(exc)) is not None:
+        status_code, _title, message = known
+        exc = RequestUnreadable(status_code, message)
+    elif isinstance(exc, ImageRejected):
         if exc.status_code == 413:
             exc = PayloadTooLarge(exc.message)
         else:

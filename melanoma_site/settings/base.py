@@ -149,6 +149,9 @@ MELANOMA_EMAIL_CONFIRM_MAX_AGE_S = env_int("MELANOMA_EMAIL_CONFIRM_MAX_AGE_S", 3
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with the fix that keeps a worker alive when Redis goes away mid-task (issue 11.1).
+if REDIS_URL.startswith("redis://"):
+    CELERY_BROKER_TRANSPORT = "melanoma_site.celery_transport:Transport"
 CELERY_TASK_IGNORE_RESULT = True  # state lives on the Prediction row; no result backend
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -179,6 +182,8 @@ MELANOMA_TASK_SOFT_TIME_LIMIT_S = env_int("MELANOMA_TASK_SOFT_TIME_LIMIT_S", 60)
 MELANOMA_TASK_TIME_LIMIT_S = env_int("MELANOMA_TASK_TIME_LIMIT_S", 90)
 # The sweep re-queues `queued` rows older than this (their message was lost: broker down at upload time).
 MELANOMA_SWEEP_QUEUED_AFTER_S = env_int("MELANOMA_SWEEP_QUEUED_AFTER_S", 60)
+# Stored photos with no row (a web process killed mid-upload) are deleted once older than this.
+MELANOMA_ORPHAN_FILES_AFTER_S = env_int("MELANOMA_ORPHAN_FILES_AFTER_S", 3600)
 CELERY_BEAT_SCHEDULE = {
     "predictions-sweep": {
         "task": "classifier.predictions_sweep",
@@ -188,6 +193,10 @@ CELERY_BEAT_SCHEDULE = {
     "spots-reminders": {
         "task": "spots.reminders_send_due",
         "schedule": float(env_int("MELANOMA_REMINDERS_EVERY_S", 3600)),
+    },
+    "media-orphans-cleanup": {
+        "task": "classifier.media_orphans_cleanup",
+        "schedule": float(env_int("MELANOMA_ORPHAN_CLEANUP_EVERY_S", 3600)),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -204,6 +213,8 @@ CACHES = {
 
 # --- Product settings -----------------------------------------------------------------------------
 MELANOMA_MAX_UPLOAD_BYTES = env_int("MELANOMA_MAX_UPLOAD_MB", 20) * 1024 * 1024
+# Each read of a request body waits at most this long: a stalled client frees its server thread (408).
+MELANOMA_REQUEST_BODY_TIMEOUT_S = env_int("MELANOMA_REQUEST_BODY_TIMEOUT_S", 10)
 # Per-user uploads per minute, one counter shared by the upload page and the API (classifier/ratelimit.py).
 MELANOMA_UPLOAD_RATE_PER_MINUTE = env_int("MELANOMA_UPLOAD_RATE_PER_MINUTE", 30)
 MELANOMA_UPLOAD_RATE = f"{MELANOMA_UPLOAD_RATE_PER_MINUTE}/minute"

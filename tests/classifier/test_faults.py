@@ -8,6 +8,7 @@ bytes, so the test knows exactly where the task is when it kills the process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -26,6 +27,13 @@ from tests.conftest import wait_for_status
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 FINISHED = {Prediction.Status.DONE, Prediction.Status.FAILED}
+# With beat: the sweep every 2 s re-sends `running` rows past the hard limit + 30 s and `queued` ones after 5 s.
+FAST_SWEEP_ENV = {
+    "MELANOMA_SWEEP_EVERY_S": "2",
+    "MELANOMA_SWEEP_QUEUED_AFTER_S": "5",
+    "MELANOMA_TASK_SOFT_TIME_LIMIT_S": "8",
+    "MELANOMA_TASK_TIME_LIMIT_S": "10",
+}
 
 
 def _database_url() -> str:
@@ -49,20 +57,22 @@ def worker_stack(isolated_services, private_media, tmp_path) -> Iterator[Callabl
     with `own_redis`, on a redis-server of its own that the test can stop and start again."""
     stacks: list[Stack] = []
 
-    def make(*, own_redis: bool = False) -> Stack:
+    def make(*, own_redis: bool = False, beat: bool = False, concurrency: int = 1) -> Stack:
         env = isolated_env(
             tmp_path / f"stack-{len(stacks)}",
             settings_module=os.environ["DJANGO_SETTINGS_MODULE"],
             database_url=_database_url(),
             queue=isolated_services["queue"],
             media_root=private_media,
+            **(FAST_SWEEP_ENV if beat else {}),
         )
         stack = Stack(
             env=env,
             var_dir=tmp_path / f"stack-{len(stacks)}" / "var",
             redis_url=None if own_redis else isolated_services["redis_url"],
             log_dir=tmp_path / f"stack-{len(stacks)}" / "logs",
-            worker_concurrency=1,
+            worker_concurrency=concurrency,
+            beat=beat,
         )
         stacks.append(stack)
         stack.start_redis()
@@ -168,3 +178,57 @@ def test_broken_active_model_fails_predictions_with_a_reason_site_stays_up_and_a
     prediction_retry(prediction=failed)
     recovered = prediction_run(prediction_id=failed.pk)
     assert recovered.status == Prediction.Status.DONE, recovered.error
+
+
+def _feed_until_finished(path, data: bytes, prediction_id: int) -> threading.Thread:
+    """Each (re)delivered attempt opens the named pipe again: feed whoever opens it until the row is finished."""
+
+    def feed() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and Prediction.objects.get(pk=prediction_id).status not in FINISHED:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # nobody has it open for reading yet
+                time.sleep(0.1)
+                continue
+            os.set_blocking(fd, True)
+            with contextlib.suppress(OSError), os.fdopen(fd, "wb") as pipe:
+                pipe.write(data)
+        connection.close()
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_redis_lost_while_a_task_runs_worker_survives_and_prediction_completes(
+    worker_stack, active_model, alice, real_photo_bytes, private_media, broker_outage_free
+):
+    """Issue 11.1: Redis shut down while a task (acks_late: its message unacknowledged) is running. Before the
+    fix the worker died with `Unrecoverable error: AttributeError("'NoneType' object has no attribute
+    'hostname'")` while restoring the unacknowledged message. Wanted: the worker process survives, and the
+    prediction completes once Redis is back (a restart without persistence: the sweep re-sends it)."""
+    # Two pool processes as `make run` has: one blocked in the task, the consumer polling (BRPOP) for the other.
+    stack = worker_stack(own_redis=True, beat=True, concurrency=2)
+    _publish_to(stack.redis_url)
+    prediction = prediction_create(user=alice, upload=real_photo_bytes)
+    stored = private_media / prediction.image.name
+    photo = stored.read_bytes()
+    stored.unlink()
+    os.mkfifo(stored)
+
+    worker = stack.start_worker()
+    running = wait_for_status(prediction.pk, {Prediction.Status.RUNNING, *FINISHED})
+    assert running.status == Prediction.Status.RUNNING
+
+    stack.stop_redis()  # mid-task
+    feeder = _feed_until_finished(stored, photo, prediction.pk)
+    time.sleep(8)  # the worker notices (socket closed) and tries to reconnect
+    assert worker.poll() is None, stack.log_tail("worker")
+    stack.start_redis()  # same port, empty
+
+    done = wait_for_status(prediction.pk, FINISHED, timeout_s=120)
+    feeder.join(timeout=10)
+    assert done.status == Prediction.Status.DONE, (done.error, stack.log_tail("worker"))
+    assert worker.poll() is None, stack.log_tail("worker")
+    assert "Unrecoverable error" not in stack.log("worker")
