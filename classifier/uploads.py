@@ -12,6 +12,7 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from classifier.images import too_large_message
 
@@ -34,6 +35,14 @@ def too_large_response(request: HttpRequest) -> HttpResponse:
     message = too_large_message()
     if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"detail": message}, status=413)
+    if request.path == reverse("classifier:upload"):
+        # The upload page again, signed in, with the reason on the photo field: the person picks a smaller
+        # photo where they are. (The note and body site were in the unread body; the page's script checks the
+        # size before sending, so in a browser with script this path is not reached.)
+        from classifier.forms import UploadForm  # noqa: PLC0415 - forms import models; this module loads early
+
+        form = UploadForm.too_large(message)
+        return HttpResponse(render_to_string("classifier/upload.html", {"form": form}, request=request), status=413)
     try:
         body = render_to_string("413.html", {"message": message}, request=request)
     except TemplateDoesNotExist:
@@ -43,6 +52,9 @@ def too_large_response(request: HttpRequest) -> HttpResponse:
 
 
 class RequestSizeLimitMiddleware:
+    """Placed after the session, authentication and message middleware (none of which reads the body) and
+    before any view or view middleware (CSRF reads the body there): the 413 page knows who is signed in."""
+
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 

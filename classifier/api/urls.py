@@ -1,8 +1,7 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from classifier.api.views import PredictionViewSet, TokenView
+from classifier.api.views import ApiRootView, DocsView, PredictionViewSet, SchemaView, TokenView
 
 app_name = "api"
 
@@ -10,7 +9,9 @@ router = SimpleRouter()
 router.register("predictions", PredictionViewSet, basename="prediction")
 
 urlpatterns = [
+    path("", ApiRootView.as_view(), name="root"),
     path("token/", TokenView.as_view(), name="token"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(), name="docs"),
     *router.urls,
 ]

@@ -44,9 +44,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     status = 400
     if upload_too_large(request):
         # The upload handler stopped reading the body: say why instead of "this field is required".
-        form.full_clean()
-        form.errors.pop("image", None)
-        form.add_error("image", too_large_message())
+        form = UploadForm.too_large(too_large_message(), request.POST)
         return render(request, "classifier/upload.html", {"form": form}, status=413)
     if form.is_valid():
         try:
