@@ -30,9 +30,12 @@ class PredictionFilter(django_filters.FilterSet):
     if _has_field("spot"):
         # A plain number, not a choice of the person's spots: another person's id simply matches nothing.
         spot = django_filters.NumberFilter(field_name="spot_id", help_text="Only the checks of this spot (its id).")
-    # ?created_after=2026-01-01&created_before=2026-01-31, both days included.
-    created = django_filters.DateFromToRangeFilter(
-        field_name="created_at", help_text="created_after / created_before: dates (YYYY-MM-DD), both included."
+    # ?created_after=2026-01-01&created_before=2026-01-31: days (UTC), both included.
+    created_after = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__gte", help_text="Only checks made on or after this day."
+    )
+    created_before = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__lte", help_text="Only checks made on or before this day."
     )
     ordering = django_filters.ChoiceFilter(
         choices=[("-created_at", "newest first (default)"), ("created_at", "oldest first")],
