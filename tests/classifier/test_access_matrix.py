@@ -98,6 +98,7 @@ ACCESS: dict[str, Rule] = {
     # public
     "landing": public_page(),
     "healthz": Rule({"get": _everyone(frozenset({200, 503}))}, csrf=False),  # 503 names what is down
+    "favicon": Rule({"get": _everyone(301), "post": _everyone(405)}, csrf=False),  # to the static file
     "login": public_page(post=200),
     "logout": Rule({"post": _everyone(302)}),
     # signed-in people are sent on to the upload page
