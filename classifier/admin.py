@@ -22,6 +22,7 @@ from django.http import (
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from classifier.model_metrics import format_metric, headline_figure, headline_table, metrics_tables
@@ -38,6 +39,9 @@ from classifier.services.prediction_writes import (
 admin.site.site_header = "Skin check administration"
 admin.site.site_title = "Skin check admin"
 admin.site.index_title = "Predictions, reviews and model versions"
+# The app list beside every page took a quarter of a 1280 px screen and cut the prediction list off; the
+# breadcrumbs and the index page lead everywhere it did.
+admin.site.enable_nav_sidebar = False
 
 # Everything the model and the worker wrote: a reviewer reads these, never edits them.
 MACHINE_OUTPUTS = (
@@ -80,12 +84,12 @@ class PredictionAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "thumbnail_preview",
-        "user",
-        "created_at",
+        "owner",
+        "created",
         "status",
         "verdict_short",
         "probability",
-        "confirmed_diagnosis",
+        "diagnosis",
         "reviewed",
     )
     list_display_links = ("id", "thumbnail_preview")
@@ -142,6 +146,23 @@ class PredictionAdmin(admin.ModelAdmin):
     def photo(self, prediction: Prediction) -> str:
         url = reverse("classifier:prediction_image", args=[prediction.pk])
         return format_html('<a href="{}">{}</a>', url, _thumbnail_tag(prediction, 240))
+
+    # Short headers (the admin never wraps them) and cells that wrap: the list fits 1280 px.
+    @admin.display(description="User", ordering="user__username")
+    def owner(self, prediction: Prediction) -> str:
+        return prediction.user.get_username()
+
+    @admin.display(description="Uploaded", ordering="created_at")
+    def created(self, prediction: Prediction) -> str:
+        return format_html(
+            '<time datetime="{}">{}</time>',
+            prediction.created_at.isoformat(),
+            timezone.localtime(prediction.created_at).strftime("%-d %b %Y %H:%M"),
+        )
+
+    @admin.display(description="Diagnosis", ordering="confirmed_diagnosis")
+    def diagnosis(self, prediction: Prediction) -> str:
+        return prediction.get_confirmed_diagnosis_display() or "—"
 
     @admin.display(description="Verdict", ordering="verdict")
     def verdict_short(self, prediction: Prediction) -> str:
