@@ -385,6 +385,11 @@ def test_admin_at_1280_px_review_queue_by_keyboard_model_card_figures(
     expect(page.locator("table.comparison")).to_contain_text("0 of 1")
     assert _fits_the_screen(page)
 
+    # The API docs: Swagger UI from the site's own static files renders under the strict CSP.
+    page.goto(live_server.url + "/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Melanoma screening API")
+    expect(page.get_by_text("/api/predictions/").first).to_be_visible()
+
     assert failed_requests == [], f"requests failed (a missing favicon.ico would show here): {failed_requests}"
     assert console_errors == [], f"errors in the browser console: {console_errors}"
     context.close()
