@@ -11,9 +11,9 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from accounts.models import VerifiedEmail
+from api_tokens.services import tokens_revoke_all
 from classifier.services.prediction_writes import predictions_delete_for_user
 from melanoma_site.links import absolute_url
 
@@ -46,7 +46,7 @@ def user_password_changed(*, user: User) -> None:
     no longer matches (the view that changed the password refreshes only its own). Failed log-ins recorded against
     the account are forgotten, which lifts a lockout that someone else caused by guessing at it.
     """
-    Token.objects.filter(user=user).delete()
+    tokens_revoke_all(user=user)
     axes_reset(username=user.get_username())
 
 

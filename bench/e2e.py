@@ -174,10 +174,11 @@ def bench_e2e(
 ) -> None:
     import httpx  # noqa: PLC0415
     from django.contrib.auth import get_user_model  # noqa: PLC0415
-    from rest_framework.authtoken.models import Token  # noqa: PLC0415
+
+    from api_tokens.services import api_token_create  # noqa: PLC0415
 
     user = get_user_model().objects.create_user(username="bench-e2e", password="bench-e2e-password-1")
-    token = Token.objects.create(user=user).key
+    token = api_token_create(user=user, name="bench")[1]
 
     def make_client() -> httpx.Client:
         return httpx.Client(base_url=stack.base_url, headers={"Authorization": f"Token {token}"}, timeout=60.0)

@@ -4,17 +4,33 @@ The user admin is accounts/admin.py.
 Actions and saves go through the same services as the pages and the API.
 """
 
+import json
+import re
+from pathlib import Path
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from audit.services import prediction_access_record
+from classifier.model_metrics import format_metric, headline_figure, headline_table, metrics_tables
 from classifier.models import ModelVersion, Prediction
-from classifier.services.model_versions import model_version_activate
+from classifier.selectors import model_versions_reviewed_performance, predictions_review_queue
+from classifier.services.model_versions import model_version_activate, model_version_resolve_path
 from classifier.services.prediction_writes import (
     PredictionStateError,
     prediction_delete,
@@ -25,16 +41,19 @@ from classifier.services.prediction_writes import (
 admin.site.site_header = "Skin check administration"
 admin.site.site_title = "Skin check admin"
 admin.site.index_title = "Predictions, reviews and model versions"
+# The app list beside every page took a quarter of a 1280 px screen and cut the prediction list off; the
+# breadcrumbs and the index page lead everywhere it did.
+admin.site.enable_nav_sidebar = False
 
 # Everything the model and the worker wrote: a reviewer reads these, never edits them.
 MACHINE_OUTPUTS = (
     "status",
-    "melanoma_probability",
+    "probability",
     "verdict",
-    "threshold",
+    "threshold_rounded",
     "model_version",
     "error",
-    "inference_ms",
+    "inference_time",
     "attempts",
     "created_at",
     "queued_at",
@@ -54,23 +73,32 @@ def _thumbnail_tag(prediction: Prediction, size: int) -> str:
     )
 
 
+def _risk_field() -> str:
+    """The field the review workflow filters on: the risk level once predictions have one, else the verdict."""
+    names = {field.name for field in Prediction._meta.get_fields()}
+    return "risk_level" if "risk_level" in names else "verdict"
+
+
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin):
+    # Few, narrow columns: the list must fit 1280 px beside the filter sidebar (body site and model version
+    # are filters and on the detail page).
     list_display = (
         "id",
         "thumbnail_preview",
-        "user",
-        "created_at",
+        "owner",
+        "created",
         "status",
         "verdict_short",
         "probability",
-        "model_version",
-        "body_site",
+        "diagnosis",
         "reviewed",
     )
     list_display_links = ("id", "thumbnail_preview")
-    list_filter = ("status", "verdict", "model_version", "reviewed", "confirmed_diagnosis", "body_site")
-    search_fields = ("user__username",)
+    list_filter = (_risk_field(), "reviewed", "confirmed_diagnosis", "model_version", "status", "body_site")
+    # "=id" finds a check by number; the rest by who uploaded it, what they noted, or the model version.
+    search_fields = ("=id", "user__username", "user__email", "note", "model_version__version")
+    search_help_text = "Check number, username, e-mail, note or model version."
     list_select_related = ("user", "model_version")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
@@ -115,12 +143,29 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Photo")
     def thumbnail_preview(self, prediction: Prediction) -> str:
-        return _thumbnail_tag(prediction, 56)
+        return _thumbnail_tag(prediction, 48)
 
     @admin.display(description="Photo")
     def photo(self, prediction: Prediction) -> str:
         url = reverse("classifier:prediction_image", args=[prediction.pk])
         return format_html('<a href="{}">{}</a>', url, _thumbnail_tag(prediction, 240))
+
+    # Short headers (the admin never wraps them) and cells that wrap: the list fits 1280 px.
+    @admin.display(description="User", ordering="user__username")
+    def owner(self, prediction: Prediction) -> str:
+        return prediction.user.get_username()
+
+    @admin.display(description="Uploaded", ordering="created_at")
+    def created(self, prediction: Prediction) -> str:
+        return format_html(
+            '<time datetime="{}">{}</time>',
+            prediction.created_at.isoformat(),
+            timezone.localtime(prediction.created_at).strftime("%-d %b %Y %H:%M"),
+        )
+
+    @admin.display(description="Diagnosis", ordering="confirmed_diagnosis")
+    def diagnosis(self, prediction: Prediction) -> str:
+        return prediction.get_confirmed_diagnosis_display() or "—"
 
     @admin.display(description="Verdict", ordering="verdict")
     def verdict_short(self, prediction: Prediction) -> str:
@@ -143,6 +188,63 @@ class PredictionAdmin(admin.ModelAdmin):
                 viewer=request.user, prediction=prediction, method=request.method or "GET", url=request.get_full_path()
             )
         return response
+
+    @admin.display(description="Threshold")
+    def threshold_rounded(self, prediction: Prediction) -> str:
+        return "—" if prediction.threshold is None else f"{prediction.threshold:.3f}"
+
+    @admin.display(description="Inference time")
+    def inference_time(self, prediction: Prediction) -> str:
+        return "—" if prediction.inference_ms is None else format_metric("inference_ms", prediction.inference_ms)
+
+    # --- the review queue: one flagged, unreviewed check at a time, answered with the keyboard -------------
+
+    def get_urls(self):
+        extra = [
+            path("review/", self.admin_site.admin_view(self.review_view), name="classifier_prediction_review"),
+        ]
+        return extra + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {**(extra_context or {}), "review_waiting": predictions_review_queue().count()}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def review_view(self, request: HttpRequest) -> HttpResponse:
+        """GET: the oldest flagged check nobody reviewed (?after=ID: the next one after a skipped check).
+        POST: record the diagnosis through the same service as the actions, then show the next one."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        queue = predictions_review_queue()
+        if request.method == "POST":
+            return self._review_answer(request, queue)
+        after = request.GET.get("after", "")
+        current = queue.filter(id__gt=int(after)).first() if after.isdigit() else queue.first()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Review queue",
+            "prediction": current,
+            "waiting": queue.count(),
+            "diagnoses": Prediction.Diagnosis.choices,
+            "photo": self.photo(current) if current else "",
+        }
+        return TemplateResponse(request, "admin/classifier/prediction/review.html", context)
+
+    def _review_answer(self, request: HttpRequest, queue: QuerySet[Prediction]) -> HttpResponse:
+        prediction = queue.filter(pk=request.POST.get("prediction", "0") or "0").first()
+        if prediction is None:
+            self.message_user(request, "That check was reviewed meanwhile, or is not in the queue.", messages.INFO)
+        else:
+            try:
+                prediction_mark_reviewed(
+                    prediction=prediction, reviewer=request.user, diagnosis=request.POST.get("diagnosis", "")
+                )
+            except ValidationError as error:
+                self.message_user(request, "; ".join(error.messages), messages.ERROR)
+                return HttpResponseRedirect(f"{reverse('admin:classifier_prediction_review')}")
+            label = prediction.get_confirmed_diagnosis_display().lower()
+            self.message_user(request, f"Check #{prediction.pk} reviewed: {label}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:classifier_prediction_review"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Predictions come from uploads (pages, API), which check and clean the photo first.
@@ -219,14 +321,50 @@ class PredictionAdmin(admin.ModelAdmin):
         self._mark_reviewed(request, queryset, Prediction.Diagnosis.OTHER)
 
 
-def _metric(model_version: ModelVersion, key: str) -> str:
-    value = (model_version.metrics or {}).get(key)
-    return f"{value:.3f}" if isinstance(value, int | float) else "—"
+# Figures a model folder may hold that the card page shows (and the figure view serves; nothing else).
+FIGURE_NAME = re.compile(r"^(roc|reliability)[\w.-]*\.png$")
+
+
+def _figures(model_version: ModelVersion) -> list[str]:
+    folder = model_version_resolve_path(model_version)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if FIGURE_NAME.match(p.name) and p.is_file())
+
+
+def _card_rows(card: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """The card as label/value rows (nested parts flattened into "data / sources / ham10000 / images")."""
+    rows: list[tuple[str, str]] = []
+    for key, value in card.items():
+        if key == "metrics" and not prefix:
+            continue  # shown as tables
+        where = (*prefix, str(key))
+        if isinstance(value, dict):
+            rows.extend(_card_rows(value, where))
+        elif isinstance(value, list):
+            rows.append(
+                (
+                    " / ".join(where),
+                    ", ".join(json.dumps(item) if isinstance(item, dict | list) else str(item) for item in value),
+                )
+            )
+        else:
+            rows.append((" / ".join(where), format_metric(str(key), value)))
+    return rows
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("version", "is_active", "threshold", "roc_auc", "sensitivity", "specificity", "created_at")
+    list_display = (
+        "version",
+        "is_active",
+        "threshold_rounded",
+        "roc_auc",
+        "sensitivity",
+        "specificity",
+        "measured_on",
+        "created_at",
+    )
     list_filter = ("is_active",)
     search_fields = ("version",)
     ordering = ("-created_at",)
@@ -235,31 +373,144 @@ class ModelVersionAdmin(admin.ModelAdmin):
     readonly_fields = (
         "version",
         "path",
-        "threshold",
+        "threshold_rounded",
         "input_size",
-        "metrics",
-        "card",
         "is_active",
         "created_at",
         "activated_at",
+        "metrics_tables",
+        "figures",
+        "card_summary",
+        "raw_card",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "version",
+                    "is_active",
+                    "threshold_rounded",
+                    "input_size",
+                    "path",
+                    "created_at",
+                    "activated_at",
+                )
+            },
+        ),
+        ("Measured performance", {"fields": ("metrics_tables", "figures")}),
+        ("Model card", {"fields": ("card_summary",)}),
+        ("Model card as stored (JSON)", {"fields": ("raw_card",), "classes": ("collapse",)}),
     )
     actions = ("activate",)
 
+    class Media:
+        css = {"all": ("css/admin.css",)}
+
+    @admin.display(description="Threshold", ordering="threshold")
+    def threshold_rounded(self, model_version: ModelVersion) -> str:
+        return f"{model_version.threshold:.3f}"
+
     @admin.display(description="ROC AUC")
     def roc_auc(self, model_version: ModelVersion) -> str:
-        return _metric(model_version, "roc_auc")
+        return headline_figure(model_version.metrics, "roc_auc")
 
     @admin.display(description="Sensitivity")
     def sensitivity(self, model_version: ModelVersion) -> str:
-        return _metric(model_version, "sensitivity")
+        return headline_figure(model_version.metrics, "sensitivity")
 
     @admin.display(description="Specificity")
     def specificity(self, model_version: ModelVersion) -> str:
-        return _metric(model_version, "specificity")
+        return headline_figure(model_version.metrics, "specificity")
+
+    @admin.display(description="Measured on")
+    def measured_on(self, model_version: ModelVersion) -> str:
+        table = headline_table(model_version.metrics)
+        return table.source if table else "—"
+
+    @admin.display(description="Metrics per data source")
+    def metrics_tables(self, model_version: ModelVersion) -> str:
+        tables = metrics_tables(model_version.metrics)
+        return render_to_string("admin/classifier/modelversion/_metrics.html", {"tables": tables})
+
+    @admin.display(description="Figures")
+    def figures(self, model_version: ModelVersion) -> str:
+        if not model_version.pk:
+            return "—"
+        figures = [
+            (name, reverse("admin:classifier_modelversion_figure", args=[model_version.pk, name]))
+            for name in _figures(model_version)
+        ]
+        return render_to_string("admin/classifier/modelversion/_figures.html", {"figures": figures})
+
+    @admin.display(description="Card")
+    def card_summary(self, model_version: ModelVersion) -> str:
+        rows = _card_rows(model_version.card or {})
+        return render_to_string("admin/classifier/modelversion/_card.html", {"rows": rows})
+
+    @admin.display(description="JSON")
+    def raw_card(self, model_version: ModelVersion) -> str:
+        return format_html('<pre class="model-card-json">{}</pre>', json.dumps(model_version.card, indent=2))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Versions are registered from a model folder (train_model / register command), never typed in.
         return False
+
+    def get_urls(self):
+        extra = [
+            path(
+                "<int:pk>/figure/<str:name>/",
+                self.admin_site.admin_view(self.figure_view),
+                name="classifier_modelversion_figure",
+            ),
+            path(
+                "comparison/",
+                self.admin_site.admin_view(self.comparison_view),
+                name="classifier_modelversion_comparison",
+            ),
+        ]
+        return extra + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {**(extra_context or {}), "comparison_url": reverse("admin:classifier_modelversion_comparison")}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def figure_view(self, request: HttpRequest, pk: int, name: str) -> HttpResponse:
+        """A figure from the model folder, for staff only (model folders are not public static files)."""
+        if request.method not in {"GET", "HEAD"}:
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        model_version = self.get_object(request, str(pk))
+        if model_version is None or name not in _figures(model_version):
+            raise Http404("No such figure.")
+        response = FileResponse(
+            (Path(model_version_resolve_path(model_version)) / name).open("rb"), content_type="image/png"
+        )
+        response["Cache-Control"] = "private, max-age=300"
+        return response
+
+    def comparison_view(self, request: HttpRequest) -> HttpResponse:
+        """Per model version: sensitivity and specificity on the checks clinicians reviewed, with counts,
+        beside what the model card measured before release."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        rows = [
+            {
+                "performance": performance,
+                "card_sensitivity": headline_figure(performance.model_version.metrics, "sensitivity"),
+                "card_specificity": headline_figure(performance.model_version.metrics, "specificity"),
+                "measured_on": getattr(headline_table(performance.model_version.metrics), "source", "—"),
+            }
+            for performance in model_versions_reviewed_performance()
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Model answers compared with confirmed diagnoses",
+            "rows": rows,
+        }
+        return TemplateResponse(request, "admin/classifier/modelversion/comparison.html", context)
 
     @admin.action(description="Activate (make this the model used for new predictions)")
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:

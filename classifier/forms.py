@@ -3,6 +3,7 @@ input: checking the image itself is the service's job."""
 
 from django import forms
 
+from classifier.images import max_upload_bytes, too_large_message
 from classifier.models import Prediction
 from spots.forms import NEW_SPOT, BodyMapFields, symptom_fields
 from spots.models import Spot
@@ -41,7 +42,7 @@ class UploadForm(BodyMapFields):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields.update(symptom_fields())
         spots = Spot.objects.filter(user=user).order_by("name").values_list("pk", "name") if user else []
@@ -50,6 +51,20 @@ class UploadForm(BodyMapFields):
             (NEW_SPOT, "A new spot (place it on the body map)"),
             *[(str(pk), name) for pk, name in spots],
         ]
+        # The page's script checks the size before sending, so that a too-large photo is never uploaded and
+        # the note and body site typed so far stay in the form.
+        self.fields["image"].widget.attrs.update(
+            {"data-max-bytes": str(max_upload_bytes()), "data-too-large-message": too_large_message()}
+        )
+
+    @classmethod
+    def too_large(cls, message: str, data=None, *, user=None) -> "UploadForm":
+        """A form whose photo was refused for its size before it was read (other input kept where it arrived)."""
+        form = cls(data if data is not None else {}, {}, user=user)
+        form.full_clean()
+        form.errors.pop("image", None)
+        form.add_error("image", message)
+        return form
 
     def clean_body_site(self) -> str:
         return self.cleaned_data.get("body_site") or Prediction.BodySite.UNKNOWN

@@ -12,6 +12,7 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from classifier.images import too_large_message
 from melanoma_site.errors import LENGTH_REQUIRED, REQUEST_ERRORS, error_response
@@ -41,6 +42,15 @@ def too_large_response(request: HttpRequest) -> HttpResponse:
     message = too_large_message()
     if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"detail": message}, status=413)
+    if request.path == reverse("classifier:upload"):
+        # The upload page again, signed in, with the reason on the photo field: the person picks a smaller
+        # photo where they are. (The note and body site were in the unread body; the page's script checks the
+        # size before sending, so in a browser with script this path is not reached.)
+        from classifier.forms import UploadForm  # noqa: PLC0415 - forms import models; this module loads early
+        from classifier.views.predictions import upload_page  # noqa: PLC0415 - views import this module
+
+        user = request.user if request.user.is_authenticated else None
+        return upload_page(request, UploadForm.too_large(message, user=user), status=413)
     body: str
     try:
         body = render_to_string("413.html", {"message": message}, request=request)
@@ -51,6 +61,9 @@ def too_large_response(request: HttpRequest) -> HttpResponse:
 
 
 class RequestSizeLimitMiddleware:
+    """Placed after the session, authentication and message middleware (none of which reads the body) and
+    before any view or view middleware (CSRF reads the body there): the 413 page knows who is signed in."""
+
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from classifier.health import healthz
-from classifier.views.pages import landing
+from classifier.views.pages import favicon, landing
 
 # Errors while Django reads a request: JSON under /api/, a page elsewhere, with 408/413 where they apply.
 handler400 = "melanoma_site.errors.bad_request"
@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("classifier.api.urls")),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("", landing, name="landing"),
     path("accounts/", include("accounts.auth_urls")),
     path("accounts/", include("accounts.urls")),

@@ -83,3 +83,10 @@ class PredictionFactory(factory.django.DjangoModelFactory):
         model_class.objects.filter(pk=prediction.pk).update(**fields)
         prediction.refresh_from_db()
         return prediction
+
+
+def api_token_for(user, **options) -> str:
+    """A new API token for `user` (through the service, as POST /api/token/ makes it); returns its secret."""
+    from api_tokens.services import api_token_create
+
+    return api_token_create(user=user, **options)[1]

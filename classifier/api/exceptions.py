@@ -23,6 +23,14 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+class BadRequest(exceptions.APIException):
+    """A 400 whose body is one readable `detail` (ValidationError would wrap it in a list)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "Invalid request."
+    default_code = "bad_request"
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The prediction is not in a state that allows this."
@@ -70,7 +78,14 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     if isinstance(response.data, dict) and "detail" not in response.data:
-        response.data = {"detail": _first_message(response.data) or "Invalid request.", **response.data}
+        detail = _first_message(response.data) or "Invalid request."
+        # A form-level error becomes the detail, once: not again under non_field_errors.
+        rest = {
+            field: value
+            for field, value in response.data.items()
+            if not (field == "non_field_errors" and _first_message(value) == detail)
+        }
+        response.data = {"detail": detail, **rest}
     elif isinstance(response.data, list):
         response.data = {"detail": _first_message(response.data) or "Invalid request.", "errors": response.data}
     return response

@@ -3,6 +3,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from classifier.answers import verdict_text
 from classifier.models import ModelVersion, Prediction
 
 
@@ -31,7 +32,7 @@ class PredictionSerializer(serializers.ModelSerializer):
     model_version: "serializers.SlugRelatedField[ModelVersion]" = serializers.SlugRelatedField(
         slug_field="version", read_only=True
     )
-    verdict_text = serializers.CharField(source="get_verdict_display", read_only=True)
+    verdict_text = serializers.SerializerMethodField(help_text="The answer in words, as the pages word it.")
     url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
@@ -70,6 +71,9 @@ class PredictionSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
+    def get_verdict_text(self, prediction: Prediction) -> str:
+        return verdict_text(prediction.verdict)
+
     def get_url(self, prediction: Prediction) -> str:
         return self._absolute(reverse("api:prediction-detail", args=[prediction.pk]))
 
@@ -88,3 +92,38 @@ class PredictionCreatedSerializer(PredictionSerializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="A message a person can read.")
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, write_only=True)
+    name = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", help_text="What it is for, e.g. 'clinic app'."
+    )
+    expires_in_days = serializers.IntegerField(
+        min_value=1,
+        max_value=3650,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Days until the token stops working; none: until revoked.",
+    )
+
+
+class TokenCreatedSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Bearer <token>`. Shown this once only.")
+    id = serializers.IntegerField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class TokenListSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The token's first characters, to tell tokens apart.")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    current = serializers.SerializerMethodField(help_text="True for the token this request was made with.")
+
+    def get_current(self, token) -> bool:
+        return token == self.context.get("current_token")

@@ -2,7 +2,15 @@ import math
 
 from django import template
 
+from classifier.answers import Answer, answer_for
+
 register = template.Library()
+
+
+@register.simple_tag
+def answer(verdict: str | None) -> Answer | None:
+    """`{% answer prediction.verdict as result %}`: the one wording of that answer (classifier/answers.py)."""
+    return answer_for(verdict)
 
 
 @register.filter

@@ -37,7 +37,8 @@ def _rejection_message(error: ImageRejected) -> str:
     return getattr(error, "message", None) or str(error)
 
 
-def _upload_page(request: HttpRequest, form: UploadForm, status: int = 200) -> HttpResponse:
+def upload_page(request: HttpRequest, form: UploadForm, status: int = 200) -> HttpResponse:
+    """The upload page with `form` (its body map and symptom list filled in from what was sent)."""
     data = form.data if form.is_bound else {}
     try:
         x, y = float(data.get("x")), float(data.get("y"))
@@ -55,7 +56,7 @@ def _upload_page(request: HttpRequest, form: UploadForm, status: int = 200) -> H
 def upload(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         form = UploadForm(user=request.user, initial={"spot": request.GET.get("spot", "")})
-        return _upload_page(request, form)
+        return upload_page(request, form)
 
     if upload_rate_limit_hit(user=request.user):
         per_minute = getattr(settings, "MELANOMA_UPLOAD_RATE_PER_MINUTE", 30)
@@ -65,10 +66,8 @@ def upload(request: HttpRequest) -> HttpResponse:
     status = 400
     if upload_too_large(request):
         # The upload handler stopped reading the body: say why instead of "this field is required".
-        form.full_clean()
-        form.errors.pop("image", None)
-        form.add_error("image", too_large_message())
-        return _upload_page(request, form, status=413)
+        form = UploadForm.too_large(too_large_message(), request.POST, user=request.user)
+        return upload_page(request, form, status=413)
     if form.is_valid():
         data = form.cleaned_data
         new_spot = None
@@ -98,7 +97,7 @@ def upload(request: HttpRequest) -> HttpResponse:
             form.add_error(None, error.messages)
         else:
             return redirect("classifier:prediction_detail", pk=prediction.pk)
-    return _upload_page(request, form, status=status)
+    return upload_page(request, form, status=status)
 
 
 @require_safe

@@ -42,10 +42,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: /api/docs/ works offline, no CDN
     "axes",
     "accounts",
+    "api_tokens",
     "classifier",
     "audit",
     "spots",
@@ -55,13 +57,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "melanoma_site.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Before anything reads the body (sessions, CSRF): an oversized upload gets a 413 without being read.
-    "classifier.uploads.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Before anything reads the body (CSRF does, in process_view) but after the middleware that only reads
+    # cookies: an oversized upload gets a 413 without being read, on a page that knows who is signed in.
+    "classifier.uploads.RequestSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so that it sees the authenticated user and can lock out repeated failed logins.
     "axes.middleware.AxesMiddleware",
@@ -233,7 +236,7 @@ MELANOMA_TRAINED_MODELS_DIR = Path(env_str("MELANOMA_TRAINED_MODELS_DIR", str(VA
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "api_tokens.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -246,6 +249,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Melanoma screening API",
     "DESCRIPTION": "Upload a skin-lesion photo and read a melanoma risk estimate. A screening aid, not a diagnosis.",
     "VERSION": "1.0.0",
+    # /api/docs/ serves Swagger UI from drf-spectacular-sidecar's static files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Login throttling (django-axes) and account rate limits: accounts/throttling.py -------------------

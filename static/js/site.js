@@ -4,6 +4,9 @@
 (function () {
   "use strict";
 
+  // Wording meant only for pages whose script runs ("this page updates by itself") shows from here on.
+  document.documentElement.classList.add("js");
+
   function watchResult(panel) {
     if (panel.dataset.finished === "true" || !window.fetch) {
       return;
@@ -60,10 +63,54 @@
     schedule();
   }
 
+  // A photo over the limit is refused here, before a byte is sent: the note and body site stay as typed.
+  function photoTooLarge(form) {
+    var input = form.querySelector("input[type=file][data-max-bytes]");
+    if (!input) {
+      return false;
+    }
+    var file = input.files && input.files[0];
+    var tooLarge = Boolean(file) && file.size > Number(input.dataset.maxBytes);
+    var errorId = input.id + "-size-error";
+    var shown = document.getElementById(errorId);
+    if (tooLarge && !shown) {
+      shown = document.createElement("p");
+      shown.id = errorId;
+      shown.className = "form-error";
+      shown.setAttribute("role", "alert");
+      shown.textContent = input.dataset.tooLargeMessage;
+      input.parentNode.insertBefore(shown, input);
+    } else if (!tooLarge && shown) {
+      shown.parentNode.removeChild(shown);
+    }
+    var described = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+      return id && id !== errorId;
+    });
+    if (tooLarge) {
+      described.unshift(errorId);
+      input.setAttribute("aria-invalid", "true");
+    } else {
+      input.removeAttribute("aria-invalid");
+    }
+    input.setAttribute("aria-describedby", described.join(" "));
+    return tooLarge;
+  }
+
   function guardUpload(form) {
+    var input = form.querySelector("input[type=file][data-max-bytes]");
+    if (input) {
+      input.addEventListener("change", function () {
+        photoTooLarge(form);
+      });
+    }
     form.addEventListener("submit", function (event) {
       if (form.dataset.submitting === "true") {
         event.preventDefault();
+        return;
+      }
+      if (photoTooLarge(form)) {
+        event.preventDefault();
+        input.focus();
         return;
       }
       form.dataset.submitting = "true";

@@ -16,10 +16,11 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client, RequestFactory
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from api_tokens.models import ApiToken
 from melanoma_site.client_ip import client_ip
 from tests.classifier.page_helpers import PASSWORD
+from tests.factories import api_token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
 User = get_user_model()
@@ -63,7 +64,7 @@ def _reset_password(client: Client, email: str, new_password: str = NEW_PASSWORD
 
 
 def test_password_change_revokes_tokens_and_other_sessions_but_keeps_this_one(alice):
-    token = Token.objects.create(user=alice).key
+    token = api_token_for(alice)
     api = Client(HTTP_AUTHORIZATION=f"Token {token}")
     assert api.get(reverse("api:prediction-list")).status_code == 200
     stolen_session = Client()
@@ -78,13 +79,13 @@ def test_password_change_revokes_tokens_and_other_sessions_but_keeps_this_one(al
     assert response.status_code == 302
 
     assert api.get(reverse("api:prediction-list")).status_code == 401
-    assert not Token.objects.filter(user=alice).exists()
+    assert not ApiToken.objects.filter(user=alice).exists()
     assert not _logged_in(stolen_session)
     assert _logged_in(me)
 
 
 def test_password_reset_revokes_tokens_and_every_session(alice):
-    token = Token.objects.create(user=alice).key
+    token = api_token_for(alice)
     stolen_session = Client()
     stolen_session.force_login(alice)
 
@@ -96,13 +97,14 @@ def test_password_reset_revokes_tokens_and_every_session(alice):
 
 
 def test_admin_password_change_revokes_tokens_too(alice, admin_user_ui):
-    token = Token.objects.create(user=alice).key
+    token = api_token_for(alice)
     admin = Client()
     admin.force_login(admin_user_ui)
     url = reverse("admin:auth_user_password_change", args=[alice.pk])
     response = admin.post(url, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"})
     assert response.status_code == 302, response.content[:500]
-    assert not Token.objects.filter(key=token).exists()
+    assert Client(HTTP_AUTHORIZATION=f"Bearer {token}").get(reverse("api:prediction-list")).status_code == 401
+    assert not ApiToken.objects.filter(user=alice).exists()
 
 
 # --- 5: nobody can lock someone else out ----------------------------------------------------------------------

@@ -26,11 +26,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from rest_framework.authtoken.models import Token
 
 from classifier.models import Prediction
 from tests.conftest import make_clinician, media_files
-from tests.factories import PredictionFactory, UserFactory
+from tests.factories import PredictionFactory, UserFactory, api_token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
 
@@ -100,6 +99,7 @@ ACCESS: dict[str, Rule] = {
     # public
     "landing": public_page(),
     "healthz": Rule({"get": _everyone(frozenset({200, 503}))}, csrf=False),  # 503 names what is down
+    "favicon": Rule({"get": _everyone(301), "post": _everyone(405)}, csrf=False),  # to the static file
     "login": public_page(post=200),
     "logout": Rule({"post": _everyone(302)}),
     # signed-in people are sent on to the upload page
@@ -135,8 +135,13 @@ ACCESS: dict[str, Rule] = {
     ),
     "classifier:prediction_retry": owner_action(target="failed"),
     # the API: token or session; anonymous is 401
-    "api:token": api({"post": _everyone(400)}, csrf=False),  # credentials in the body, no cookie: no CSRF to forge
+    # POST: credentials in the body (400: none given); GET lists and DELETE revokes the caller's own tokens
+    "api:token": api(
+        {"post": _everyone(400), "get": _everyone(200, anonymous=401), "delete": _everyone(204, anonymous=401)}
+    ),
+    "api:root": api({"get": _everyone(200)}),
     "api:schema": api({"get": _everyone(200)}),
+    "api:docs": api({"get": _everyone(200)}),
     "api:prediction-list": api({"get": _everyone(200, anonymous=401), "post": _everyone(400, anonymous=401)}),
     "api:prediction-detail": api(
         {
@@ -225,8 +230,7 @@ def _client(person, rule: Rule, *, enforce_csrf: bool = False) -> Client:
     if person is None:
         return client
     if rule.api and not enforce_csrf:
-        token, _ = Token.objects.get_or_create(user=person)
-        return Client(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_ACCEPT="application/json")
+        return Client(HTTP_AUTHORIZATION=f"Bearer {api_token_for(person)}", HTTP_ACCEPT="application/json")
     client.force_login(person)
     return client
 

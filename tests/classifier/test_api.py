@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from django.urls import reverse
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from api_tokens.models import ApiToken
 from classifier.models import Prediction
 from classifier.services.prediction_runs import prediction_fail
 from classifier.services.prediction_writes import prediction_create
 from tests.conftest import media_files
-from tests.factories import TEST_PASSWORD
+from tests.factories import TEST_PASSWORD, api_token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +33,7 @@ def isolated_rate_limit_cache(settings):
 def client_for(user=None) -> APIClient:
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_for(user)}")
     return client
 
 
@@ -60,7 +59,7 @@ def noise_png(side: int) -> bytes:
 def test_token_for_valid_credentials(alice):
     response = APIClient().post("/api/token/", {"username": "alice", "password": TEST_PASSWORD}, format="json")
     assert response.status_code == 200
-    assert response.json()["token"] == Token.objects.get(user=alice).key
+    assert ApiToken.objects.get(user=alice).prefix == response.json()["token"][:8]
 
     listing = client_for().get(LIST_URL, HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     assert listing.status_code == 200
@@ -70,7 +69,7 @@ def test_token_for_wrong_password_is_400_with_message(alice):
     response = APIClient().post("/api/token/", {"username": "alice", "password": "wrong"})
     assert response.status_code == 400
     assert "Unable to log in" in response.json()["detail"]
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
 def test_session_auth_works_too(alice, alice_prediction):
@@ -228,13 +227,10 @@ def test_list_is_own_newest_first(alice, bob, make_upload):
     assert body["results"][0]["image_url"]
 
 
-def test_list_pages(alice, make_upload, monkeypatch):
-    from rest_framework.pagination import PageNumberPagination
-
-    monkeypatch.setattr(PageNumberPagination, "page_size", 2)
+def test_list_pages(alice, make_upload):
     for i in range(3):
         prediction_create(user=alice, upload=make_upload(seed=i))
-    first = client_for(alice).get(LIST_URL).json()
+    first = client_for(alice).get(LIST_URL, {"page_size": 2}).json()
     assert (first["count"], len(first["results"])) == (3, 2)
     second = client_for(alice).get(first["next"]).json()
     assert len(second["results"]) == 1

@@ -19,12 +19,12 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from PIL import Image, ImageFile
-from rest_framework.authtoken.models import Token
 
 from classifier.models import Prediction
 from classifier.services.prediction_runs import prediction_run
 from tests.conftest import media_files
 from tests.corpus import CASES, TEST_UPLOAD_LIMIT_BYTES, Case, encode, multipart_body
+from tests.factories import api_token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
 
@@ -79,13 +79,12 @@ def _post_upload(entry_point: str, user, case: Case, content: bytes):
         client = Client()
         client.force_login(user)
         return client.generic("POST", reverse("classifier:upload"), body, content_type=content_type)
-    token, _ = Token.objects.get_or_create(user=user)
     return Client().generic(
         "POST",
         reverse("api:prediction-list"),
         body,
         content_type=content_type,
-        HTTP_AUTHORIZATION=f"Token {token.key}",
+        HTTP_AUTHORIZATION=f"Token {api_token_for(user)}",
         HTTP_ACCEPT="application/json",
     )
 

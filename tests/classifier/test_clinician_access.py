@@ -9,12 +9,12 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from audit.models import CLINICIAN_GROUP, PredictionAccess
 from classifier.models import Prediction
 from classifier.services.prediction_writes import prediction_create
 from tests.corpus import jpeg
+from tests.factories import api_token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
 
@@ -40,7 +40,7 @@ def _page_client(user) -> Client:
 
 
 def _api_client(user) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return Client(HTTP_AUTHORIZATION=f"Token {api_token_for(user)}")
 
 
 def _body(response) -> bytes:

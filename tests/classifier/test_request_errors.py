@@ -9,11 +9,11 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from classifier.models import Prediction
 from melanoma_site.request_body import RequestBodyGuard, RequestBodyTimeout, TimeoutGuardedInput
 from tests.conftest import media_files
+from tests.factories import api_token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -30,8 +30,8 @@ def isolated_rate_limit_cache(settings):
 
 @pytest.fixture
 def api_client(alice) -> Client:
-    token, _ = Token.objects.get_or_create(user=alice)
-    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token_for(alice)
+    return Client(HTTP_AUTHORIZATION=f"Token {token}")
 
 
 @pytest.fixture

@@ -24,13 +24,13 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from PIL import ExifTags, Image
-from rest_framework.authtoken.models import Token
 
+from api_tokens.models import ApiToken
 from classifier.models import Prediction
 from classifier.services.prediction_writes import prediction_create
 from tests.conftest import media_files
 from tests.corpus import jpeg, jpeg_with_gps, multipart_body
-from tests.factories import TEST_PASSWORD
+from tests.factories import TEST_PASSWORD, api_token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
 
@@ -45,8 +45,7 @@ def _session_client(user=None, *, enforce_csrf: bool = False) -> Client:
 
 
 def _token_client(user) -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_ACCEPT="application/json")
+    return Client(HTTP_AUTHORIZATION=f"Token {api_token_for(user)}", HTTP_ACCEPT="application/json")
 
 
 # --- login throttling ---------------------------------------------------------------------------
@@ -63,7 +62,7 @@ def test_guessing_passwords_on_the_api_token_endpoint_is_locked_out_too(alice, s
     assert response.status_code == 429, response.content
     assert "Too many failed log-ins" in response.json()["detail"]
     assert "token" not in response.json()
-    assert not Token.objects.filter(user=alice).exists()
+    assert not ApiToken.objects.filter(user=alice).exists()
 
 
 # --- production settings ------------------------------------------------------------------------
@@ -224,7 +223,7 @@ def test_deleting_the_account_removes_every_row_token_and_file(
         prediction = prediction_create(user=alice, upload=jpeg(), note=f"{SECRET_NOTE} {index}")
         Prediction.objects.filter(pk=prediction.pk).update(status=status)
     bobs = prediction_create(user=bob, upload=jpeg())
-    alice_token = Token.objects.create(user=alice).key
+    alice_token = api_token_for(alice)
     api = Client(HTTP_AUTHORIZATION=f"Token {alice_token}")
     assert api.get(reverse("api:prediction-list")).json()["count"] == 4
     browser = Client()
@@ -236,7 +235,7 @@ def test_deleting_the_account_removes_every_row_token_and_file(
 
     assert not get_user_model().objects.filter(username="alice").exists()
     assert not Prediction.objects.filter(note__startswith=SECRET_NOTE).exists()
-    assert not Token.objects.filter(key=alice_token).exists()
+    assert not ApiToken.objects.filter(user__username="alice").exists()
     assert {path.name for path in media_files(private_media)} == {
         Path(bobs.image.name).name,
         Path(bobs.thumbnail.name).name,

@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from classifier.answers import LOW_RISK
 from classifier.models import Prediction
 from tests.classifier.page_helpers import lesion_jpeg, stored_files
 
@@ -167,7 +168,7 @@ def test_result_page_shows_the_verdict_probability_threshold_and_version(alice, 
 def test_result_page_low_risk_wording(alice, make_prediction):
     prediction = make_prediction(user=alice, status="done", probability=0.05)
     html = _client_for(alice).get(reverse("classifier:prediction_detail", args=[prediction.pk])).content.decode()
-    assert "Low risk: this looks like a benign mole. Keep an eye on it and re-check if it changes" in html
+    assert LOW_RISK.title in html
     assert "5.0%" in html
 
 

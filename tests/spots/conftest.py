@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from classifier.models import ModelVersion, Prediction
 from classifier.services.prediction_writes import prediction_create
 from tests.classifier.page_helpers import lesion_jpeg
+from tests.factories import api_token_for
 
 SECRET_SPOT = "secret-spot-name-7f3a"
 
@@ -35,8 +35,8 @@ def session_client(user=None) -> Client:
 
 
 def token_client(user) -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_ACCEPT="application/json")
+    token = api_token_for(user)
+    return Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_ACCEPT="application/json")
 
 
 def finish(prediction: Prediction, *, verdict: str, probability: float, when: dt.datetime) -> Prediction:
