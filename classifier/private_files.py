@@ -12,7 +12,9 @@ import mimetypes
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404
 
-STREAM_CHUNK_BYTES = 64 * 1024
+
+class PrivateFileResponse(FileResponse):
+    block_size = 64 * 1024  # per chunk read from the file or the object's body and sent on
 
 
 def _open(field_file: FieldFile):
@@ -26,7 +28,7 @@ def _open(field_file: FieldFile):
     return storage.open(field_file.name, "rb"), None
 
 
-def private_file_response(field_file: FieldFile) -> FileResponse:
+def private_file_response(field_file: FieldFile) -> PrivateFileResponse:
     """The stored file, inline; Http404 when the row has none or it is missing from storage."""
     if not field_file:
         raise Http404("Image not found.")
@@ -35,7 +37,7 @@ def private_file_response(field_file: FieldFile) -> FileResponse:
     except FileNotFoundError as error:
         raise Http404("Image not found.") from error
     content_type = mimetypes.guess_type(field_file.name)[0] or "application/octet-stream"
-    response = FileResponse(stream, content_type=content_type, block_size=STREAM_CHUNK_BYTES)
+    response = PrivateFileResponse(stream, content_type=content_type)
     if size is not None:
         response["Content-Length"] = str(size)
     # Medical photos: the browser may keep them, shared caches and proxies may not.

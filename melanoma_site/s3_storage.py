@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO
 
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
@@ -24,6 +25,12 @@ class StoredStream:
 
 
 class PrivateS3Storage(S3Storage):
+    def __init__(self, **settings) -> None:
+        if settings.get("transfer_config") is None:
+            # Photos are small (< 2 MB after re-encoding): one PUT in the calling thread, no transfer thread pool.
+            settings["transfer_config"] = TransferConfig(use_threads=False)
+        super().__init__(**settings)
+
     def url(self, name: str, parameters=None, expire=None, http_method=None) -> str:
         raise NotImplementedError(
             "Stored photos have no URL; serve them through classifier.private_files.private_file_response."

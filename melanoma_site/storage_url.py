@@ -77,8 +77,6 @@ def storage_from_url(url: str) -> dict:
             "querystring_auth": True,
             # Names are random UUIDs: checking for an existing object first would only add a round trip.
             "file_overwrite": True,
-            # Photos are small (< 2 MB after re-encoding): one PUT, no transfer thread pool per upload.
-            "use_threads": False,
         },
     }
 
