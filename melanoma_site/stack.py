@@ -79,12 +79,22 @@ def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None 
     raise StackError(f"nothing listens on 127.0.0.1:{port} after {timeout_s:g} s")
 
 
-def stop_process(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """`sig` to the process's group (SIGTERM: a warm shutdown for Celery and gunicorn), then SIGKILL to whatever
-    is left in the group (a pool child, a gunicorn worker) once the leader has exited or `timeout_s` passed."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
+def signal_process(process: subprocess.Popen, sig: int) -> None:
+    """SIGKILL to the whole group (a machine failure); any other signal to the leader only: Celery's pool
+    processes die on SIGTERM, so a warm shutdown (finish the running task, then exit) must reach the parent alone;
+    gunicorn's master likewise stops its workers gracefully itself."""
+    with contextlib.suppress(ProcessLookupError):
+        if sig == signal.SIGKILL:
             os.killpg(process.pid, sig)
+        else:
+            os.kill(process.pid, sig)
+
+
+def stop_process(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """`sig` (SIGTERM: a warm shutdown for Celery and gunicorn; see signal_process), then SIGKILL to whatever is
+    left in the group (a pool child, a gunicorn worker) once the leader has exited or `timeout_s` passed."""
+    if process.poll() is None:
+        signal_process(process, sig)
         try:
             process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -361,8 +371,7 @@ class Stack:
         self.children.clear()
         for child in children:
             if child.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGTERM)
+                signal_process(child.process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for child in children:
             stop_process(child.process, timeout_s=max(0.1, deadline - time.monotonic()))
