@@ -100,14 +100,20 @@ class StateCollector:
 
 
 def _queue_depth(broker_url: str, queue: str) -> int | None:
+    """Messages ready in `queue` (a passive declare: nothing is created); None when the broker is down."""
     from kombu import Connection  # noqa: PLC0415
+    from kombu.exceptions import ChannelError  # noqa: PLC0415
 
     try:
         with Connection(broker_url, connect_timeout=1) as connection:
             connection.ensure_connection(max_retries=0, timeout=1)
-            _, count, _ = connection.default_channel.queue_declare(queue=queue, passive=True)
+            try:
+                _, count, _ = connection.default_channel.queue_declare(queue=queue, passive=True)
+            except ChannelError:
+                # Redis keeps no empty lists: no key is an empty queue. RabbitMQ: nobody declared it yet.
+                return 0 if connection.transport.driver_type == "redis" else None
             return int(count)
-    except Exception:  # noqa: BLE001 - the queue does not exist yet, or the broker is down: no sample
+    except Exception:  # noqa: BLE001 - the broker is down: no sample rather than a failed scrape
         return None
 
 
