@@ -58,6 +58,17 @@ def check_model() -> dict:
         return {"ok": False, "error": f"Cannot read the active model: {error.__class__.__name__}"}
     if active is None:
         return {"ok": False, "error": "No model version is active."}
+    if (active.artifact or {}).get("sha256"):
+        # In the object store: this host may have no copy; the workers verify the checksums when they load it.
+        from classifier.services.model_artifacts import model_artifact_check  # noqa: PLC0415
+
+        try:
+            problem = model_artifact_check(active)
+        except Exception as error:  # noqa: BLE001 - the storage check names the cause
+            problem = f"Cannot reach the stored model: {error.__class__.__name__}"
+        if problem:
+            return {"ok": False, "version": active.version, "error": problem}
+        return {"ok": True, "version": active.version, "threshold": active.threshold, "stored": True}
     model_dir = model_version_resolve_path(active)
     try:
         read_model_card(model_dir)  # also checks that the model file is there

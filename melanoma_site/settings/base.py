@@ -233,6 +233,8 @@ FILE_UPLOAD_HANDLERS = [
 # Models shipped with the repository (the default one) and trained locally.
 MELANOMA_MODELS_DIR = Path(env_str("MELANOMA_MODELS_DIR", str(BASE_DIR / "models")))
 MELANOMA_TRAINED_MODELS_DIR = Path(env_str("MELANOMA_TRAINED_MODELS_DIR", str(VAR_DIR / "models")))
+# With object storage, a worker downloads each model version once into this cache (a folder per SHA-256).
+MELANOMA_MODEL_CACHE_DIR = Path(env_str("MELANOMA_MODEL_CACHE_DIR", str(VAR_DIR / "model-cache")))
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
