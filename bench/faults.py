@@ -1,14 +1,14 @@
 """Faults against the real stack (bench/realstack.py), one scenario after another; prints the outcome of each.
 
-    .venv/bin/python -m bench.faults [--model DIR] [--only NAME ...]
+    .venv/bin/python -m bench.faults [--model DIR] [--only NAME ...] [--broker redis|rabbitmq|both]
 
 Scenarios (each uploads through the JSON API as a signed-in user and follows the row in PostgreSQL):
   pool-child-sigkill   the worker's pool process is SIGKILLed mid-task: redelivered at once, completes once
   worker-sigkill       the whole worker (parent and pool) is SIGKILLed mid-task, then restarted: the unacked
                        message comes back after the visibility timeout (or the sweep re-queues the row)
   stuck-running        a row left `running` whose message is gone: the periodic sweep re-queues it
-  redis-down-upload    an upload while Redis is down is accepted (202, `queued`) and completes once Redis is
-                       back (the sweep re-sends its message); then Redis is restarted under the running
+  redis-down-upload    an upload while the broker is down is accepted (202, `queued`) and completes once it is
+                       back (the sweep re-sends its message); then the broker is restarted under the running
                        worker and a new upload completes: the worker reconnected
   redis-lost-mid-task  Redis shut down while a task runs (its message unacknowledged) and the other pool process
                        waits for work: the worker survives (issue 11.1: it used to die with "'NoneType' object
@@ -16,6 +16,7 @@ Scenarios (each uploads through the JSON API as a signed-in user and follows the
   orphan-files         web workers SIGKILLed in the middle of uploads (files written, rows maybe never committed),
                        plus one planted orphan; all backdated by two hours: the periodic cleanup (every 3 s here,
                        hourly by default) deletes every file with no row, and no file of a row
+  broker-restart-mid-task  the broker restarted while a task runs: the prediction still completes
   broken-model         the active model file missing, then corrupt: predictions fail with a reason, pages
                        stay up, /healthz is 503 naming it; activating a good version and retrying recovers
 
@@ -24,6 +25,8 @@ reading it until the script writes the bytes; the script knows exactly where the
 Short limits make the scenarios quick: hard time limit 10 s, sweep every 3 s, `queued` re-sent after 8 s,
 visibility timeout 20 s (`--default-settings`: the deployment's defaults, for the figures a deployment sees).
 Every wait is bounded; a scenario that does not reach its end is reported FAIL.
+The broker is Redis (its own redis-server) or RabbitMQ (its own node; `--broker both` runs every scenario on
+each); Redis is the cache either way.
 """
 
 from __future__ import annotations
@@ -183,12 +186,11 @@ def worker_sigkill(s: Scenario) -> tuple[bool, str]:
 def stuck_running(s: Scenario) -> tuple[bool, str]:
     s.stack.stop_worker()
     pk = s.upload().json()["id"]
-    import redis  # noqa: PLC0415
+    from kombu import Connection  # noqa: PLC0415
 
     # The message is gone (as when a worker died holding it and the broker lost it) and the row says running.
-    client = redis.Redis.from_url(s.stack.redis_url)
-    client.delete(s.stack.env["MELANOMA_CELERY_QUEUE"], "unacked", "unacked_index")
-    client.close()
+    with Connection(s.stack.broker_url) as connection:
+        connection.default_channel.queue_purge(s.stack.env["MELANOMA_CELERY_QUEUE"])
     s.stack.query(
         "UPDATE classifier_prediction SET status = 'running', attempts = 1, "
         "started_at = NOW() - INTERVAL '1 hour' WHERE id = %s",
@@ -201,7 +203,7 @@ def stuck_running(s: Scenario) -> tuple[bool, str]:
 
 
 def redis_down_upload(s: Scenario) -> tuple[bool, str]:
-    s.stack.stop_redis(crash=True)
+    s.stack.stop_broker(crash=True)
     started = time.monotonic()
     response = s.upload()
     upload_s = time.monotonic() - started
@@ -211,20 +213,22 @@ def redis_down_upload(s: Scenario) -> tuple[bool, str]:
     queued = s.row(pk)["status"]
     health = s.client.get("/healthz")
     time.sleep(3)
-    s.stack.start_redis()  # same port, empty: a restart without persistence
+    s.stack.start_broker()  # Redis: same port, empty (no persistence); RabbitMQ: its application again
     back = time.monotonic()
     row = s.wait(pk, FINISHED, 150)  # with the default settings the sweep re-sends it after 60-90 s
-    first = f"upload with Redis down: 202 in {upload_s:.1f} s, row {queued}, /healthz {health.status_code}; "
-    first += f"row {row['status']} {time.monotonic() - back:.1f} s after Redis returned"
+    first = f"upload with the broker down: 202 in {upload_s:.1f} s, row {queued}, /healthz {health.status_code}; "
+    first += f"row {row['status']} {time.monotonic() - back:.1f} s after the broker returned"
 
-    # Redis restarted under a running worker: it reconnects and carries on.
-    s.stack.stop_redis(crash=True)
+    # The broker restarted under a running worker: it reconnects and carries on.
+    s.stack.stop_broker(crash=True)
     time.sleep(2)
-    s.stack.start_redis()
+    s.stack.start_broker()
     restarted = time.monotonic()
     after = s.upload()
     row2 = s.wait(after.json()["id"], FINISHED, 150) if after.status_code == 202 else {"status": after.status_code}
-    second = f"; Redis restarted under the worker: next upload {row2['status']} in {time.monotonic() - restarted:.1f} s"
+    second = (
+        f"; broker restarted under the worker: next upload {row2['status']} in {time.monotonic() - restarted:.1f} s"
+    )
     return row["status"] == "done" and row2["status"] == "done", first + second
 
 
@@ -313,6 +317,24 @@ def orphan_files(s: Scenario) -> tuple[bool, str]:
     )
 
 
+def broker_restart_mid_task(s: Scenario) -> tuple[bool, str]:
+    s.stack.stop_worker()
+    pk = s.upload().json()["id"]
+    release = s.block_on_photo(pk)
+    s.stack.start_worker()
+    _running_child(s.stack, pk, s)
+    s.stack.stop_broker(crash=True)
+    time.sleep(2)
+    s.stack.start_broker()
+    restarted = time.monotonic()
+    release()
+    row = s.wait(pk, FINISHED, 120)
+    return row["status"] == "done", (
+        f"row {row['status']} {time.monotonic() - restarted:.1f} s after the broker came back, "
+        f"attempts {row['attempts']}"
+    )
+
+
 def broken_model(s: Scenario, good_model: Path) -> tuple[bool, str]:
     broken_dir = s.stack.root / "broken-model"
     shutil.copytree(good_model, broken_dir)
@@ -363,10 +385,16 @@ def main(argv: list[str] | None = None) -> int:
         help="the deployment's default limits and sweep timings instead of the shortened ones (slower; the figures "
         "a deployment sees)",
     )
+    parser.add_argument("--broker", choices=("redis", "rabbitmq", "both"), default="redis")
     args = parser.parse_args(argv)
+    brokers = ("redis", "rabbitmq") if args.broker == "both" else (args.broker,)
+    return max(run_scenarios(args, broker) for broker in brokers)
 
+
+def run_scenarios(args: argparse.Namespace, broker: str) -> int:
     photo = load_images(REPO.parent / "shared" / "derm" / "uploads", limit=1)[0][1]
     stack = RealStack(
+        broker=broker,
         users=1,
         web_workers=1,
         worker_concurrency=1,
@@ -388,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
                 "redis-down-upload": lambda: redis_down_upload(scenario),
                 "redis-lost-mid-task": lambda: redis_lost_mid_task(scenario),
                 "orphan-files": lambda: orphan_files(scenario),
+                "broker-restart-mid-task": lambda: broker_restart_mid_task(scenario),
                 "broken-model": lambda: broken_model(scenario, good_model),
             }
             for name, run in scenarios.items():
@@ -406,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             "SELECT COUNT(*) FROM classifier_prediction WHERE status NOT IN ('done', 'failed')"
         )[0][0]  # fmt: skip
         total = stack.query("SELECT COUNT(*) FROM classifier_prediction")[0][0]
-    print(f"Faults against the real stack ({stack.database}, own redis-server, gunicorn, Celery prefork + beat):")
+    print(f"Faults against the real stack ({stack.database}, broker {broker}, gunicorn, Celery prefork + beat):")
     for name, ok, detail in outcomes:
         print(f"  {'PASS' if ok else 'FAIL'}  {name:20} {detail}")
     print(f"  rows: {total} uploaded, {lost} unfinished at the end (lost)")

@@ -4,9 +4,12 @@ throughput, and p50/p95/p99 of the upload response time and of upload -> complet
 
     .venv/bin/python -m bench.load                       # 1, 8 and 32 users, 64 uploads per level
     .venv/bin/python -m bench.load --users 8 --total 200 --images ../shared/derm/uploads
+    .venv/bin/python -m bench.load --users 32 --storage s3 --broker rabbitmq --web-workers 2 --worker-concurrency 3
 
 The stack (bench/realstack.py): PostgreSQL (a fresh database of its own, dropped afterwards), its own
 redis-server on a free port, gunicorn (2 workers) with DEBUG off, one prefork Celery worker (2 processes).
+--storage s3 keeps the photos in a SeaweedFS bucket of its own (STORAGE_URL=s3://..., loopback) instead of local
+files; --broker rabbitmq uses a RabbitMQ node of its own as the Celery broker (Redis stays the cache).
 The per-user upload rate limit (MELANOMA_UPLOAD_RATE_PER_MINUTE, default 30) is raised to 100000 for the run:
 the point is to load the service, not to measure the limiter.
 
@@ -207,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="model folder to activate (default: the shipped model)")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--storage", choices=("local", "s3"), default="local", help="where the photos are kept")
+    parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis", help="the Celery broker")
     args = parser.parse_args(argv)
 
     images = load_images(args.images)
@@ -217,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         worker_concurrency=args.worker_concurrency,
         extra_env={"MELANOMA_UPLOAD_RATE_PER_MINUTE": "100000"},
         model_dir=args.model.resolve() if args.model else None,
+        broker=args.broker,
+        storage=args.storage,
     )
     results = []
     with stack:
@@ -229,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     header = (
         f"Load on {platform.node()}: {os.cpu_count()} CPUs, "
-        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; {database}, own redis-server, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; {database}, "
+        f"broker {args.broker}, storage {args.storage}, "
         f"gunicorn x{args.web_workers}, Celery prefork x{args.worker_concurrency}; model {model}; "
         f"photos: {args.images if args.images.is_dir() else 'generated'}; load average after: "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"

@@ -42,7 +42,13 @@ class RealStack(Stack):
         beat: bool = False,
         extra_env: dict[str, str] | None = None,
         model_dir: Path | None = None,
+        broker: str = "redis",
+        storage: str = "local",
     ) -> None:
+        """broker: "redis" (its own redis-server) or "rabbitmq" (its own RabbitMQ node; Redis stays the cache).
+        storage: "local" (files under the stack's folder) or "s3" (its own SeaweedFS, STORAGE_URL=s3://...)."""
+        self.storage = storage
+        self.s3 = None
         self.users = users
         self.password = secrets.token_urlsafe(16)
         self.model_dir = model_dir
@@ -67,6 +73,7 @@ class RealStack(Stack):
             web_workers=web_workers,
             worker_concurrency=worker_concurrency,
             beat=beat,
+            broker=broker,
         )
 
     @property
@@ -120,8 +127,18 @@ class RealStack(Stack):
     def __enter__(self) -> RealStack:
         try:
             self.start_redis()
+            if self.broker == "rabbitmq":
+                self.start_broker()
+            if self.storage == "s3":
+                from melanoma_site.embedded_s3 import start_embedded_s3  # noqa: PLC0415
+
+                self.s3 = start_embedded_s3()
+                self.env["STORAGE_URL"] = self.s3.storage_url()
             self.create_database()
-            log(f"stack in {self.root}: {self.database} {self.database_name}, redis :{self.redis_port}")
+            log(
+                f"stack in {self.root}: {self.database} {self.database_name}, redis :{self.redis_port}, "
+                f"broker {self.broker}, storage {self.storage}"
+            )
             self.manage("migrate", "--no-input", "-v", "0")
             self.manage("collectstatic", "--no-input", "-v", "0")  # DEBUG off: pages need the manifest
             setup_args = [self.password, str(self.users)] + ([str(self.model_dir)] if self.model_dir else [])
@@ -136,6 +153,8 @@ class RealStack(Stack):
 
     def close(self) -> None:
         super().close()
+        if self.s3 is not None:
+            self.s3.stop()
         with contextlib.suppress(Exception):
             self.drop_database()
         if not os.environ.get("BENCH_KEEP"):

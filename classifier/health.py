@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import redis
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -28,16 +28,27 @@ def check_database() -> dict:
 
 
 def check_broker() -> dict:
-    client = redis.Redis.from_url(
-        settings.CELERY_BROKER_URL, socket_connect_timeout=BROKER_TIMEOUT_S, socket_timeout=BROKER_TIMEOUT_S
-    )
+    """Connect to the Celery broker (Redis or RabbitMQ) with a short timeout; no message is sent."""
+    from kombu import Connection  # noqa: PLC0415
+
+    connection = Connection(settings.CELERY_BROKER_URL, connect_timeout=BROKER_TIMEOUT_S)
     try:
-        client.ping()
+        connection.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT_S)
+        transport = connection.transport_cls
     except Exception as error:  # noqa: BLE001
         return {"ok": False, "error": f"{error.__class__.__name__}: {error}"}
     finally:
-        client.close()
-    return {"ok": True}
+        connection.release()
+    return {"ok": True, "transport": str(transport)}
+
+
+def check_storage() -> dict:
+    """Ask the photo storage about one name (a HEAD on S3): reachable and credentials accepted."""
+    try:
+        default_storage.exists("healthz-probe")
+    except Exception as error:  # noqa: BLE001 - never raise from a health check; the message names the cause
+        return {"ok": False, "error": f"{error.__class__.__name__}: {str(error)[:200]}"}
+    return {"ok": True, "backend": "s3" if settings.MELANOMA_OBJECT_STORAGE else "local"}
 
 
 def check_model() -> dict:
@@ -47,6 +58,17 @@ def check_model() -> dict:
         return {"ok": False, "error": f"Cannot read the active model: {error.__class__.__name__}"}
     if active is None:
         return {"ok": False, "error": "No model version is active."}
+    if (active.artifact or {}).get("sha256"):
+        # In the object store: this host may have no copy; the workers verify the checksums when they load it.
+        from classifier.services.model_artifacts import model_artifact_check  # noqa: PLC0415
+
+        try:
+            problem = model_artifact_check(active)
+        except Exception as error:  # noqa: BLE001 - the storage check names the cause
+            problem = f"Cannot reach the stored model: {error.__class__.__name__}"
+        if problem:
+            return {"ok": False, "version": active.version, "error": problem}
+        return {"ok": True, "version": active.version, "threshold": active.threshold, "stored": True}
     model_dir = model_version_resolve_path(active)
     try:
         read_model_card(model_dir)  # also checks that the model file is there
@@ -70,7 +92,12 @@ def check_model() -> dict:
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": check_database(), "broker": check_broker(), "model": check_model()}
+    checks = {
+        "database": check_database(),
+        "broker": check_broker(),
+        "storage": check_storage(),
+        "model": check_model(),
+    }
     healthy = all(check["ok"] for check in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from classifier.models import ModelVersion
 from classifier.selectors import model_version_get_active
-from classifier.services.model_versions import model_version_resolve_path
+from classifier.services.model_artifacts import model_version_local_dir
 from lesion_model.decode import ImageError
 from lesion_model.model_card import ModelCardError
 from lesion_model.scorer import MelanomaScorer
@@ -38,13 +38,13 @@ class InferenceResult:
     model_version_id: int
 
 
-# (ModelVersion id, path) -> scorer; one entry: the active model of this process.
-_cache: dict[tuple[int, str], MelanomaScorer] = {}
+# (ModelVersion id, path, artifact SHA-256) -> scorer; one entry: the active model of this process.
+_cache: dict[tuple[int, str, str], MelanomaScorer] = {}
 _cache_lock = threading.Lock()
 
 
 def _scorer_for(model_version: ModelVersion) -> MelanomaScorer:
-    key = (model_version.pk, model_version.path)
+    key = (model_version.pk, model_version.path, (model_version.artifact or {}).get("sha256", ""))
     scorer = _cache.get(key)
     if scorer is not None:
         return scorer
@@ -52,7 +52,8 @@ def _scorer_for(model_version: ModelVersion) -> MelanomaScorer:
         scorer = _cache.get(key)
         if scorer is None:
             try:
-                scorer = MelanomaScorer(model_version_resolve_path(model_version))
+                # The registered folder, or the verified download of the object store's copy.
+                scorer = MelanomaScorer(model_version_local_dir(model_version))
             except ModelCardError as error:
                 raise ModelUnavailable(f"Model {model_version.version} cannot be loaded: {error}") from error
             _cache.clear()  # drop the previous version's interpreter

@@ -19,6 +19,9 @@ class ModelVersion(models.Model):
     input_size = models.PositiveIntegerField(default=224)
     metrics = models.JSONField(default=dict, blank=True)
     card = models.JSONField(default=dict, blank=True)
+    # With object storage: where the folder's files are in the bucket and their SHA-256s
+    # ({"sha256": of the manifest, "prefix": ..., "files": {name: sha256}}); empty: serve from `path`.
+    artifact = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)

@@ -1,5 +1,9 @@
 """Serving a stored lesion photo. There is no public media URL: every page and API endpoint that shows a photo
-checks access first and then answers through this one response, so the caching rules are the same everywhere."""
+checks access first and then answers through this one response, so the caching rules are the same everywhere.
+
+The file is streamed from whichever storage holds it (local files or the S3 bucket): chunk by chunk, never read
+whole into the web process's memory, and never redirected to a bucket URL.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,33 @@ from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404
 
 
-def private_file_response(field_file: FieldFile) -> FileResponse:
+class PrivateFileResponse(FileResponse):
+    block_size = 64 * 1024  # per chunk read from the file or the object's body and sent on
+
+
+def _open(field_file: FieldFile):
+    storage = field_file.storage
+    open_stream = getattr(storage, "open_stream", None)
+    if open_stream is not None:  # S3: one GET whose body is read as the response is sent
+        stored = open_stream(field_file.name)
+        return stored.stream, stored.size
+    if not storage.exists(field_file.name):
+        raise FileNotFoundError(field_file.name)
+    return storage.open(field_file.name, "rb"), None
+
+
+def private_file_response(field_file: FieldFile) -> PrivateFileResponse:
     """The stored file, inline; Http404 when the row has none or it is missing from storage."""
-    name = field_file.name
-    if not field_file or not name or not field_file.storage.exists(name):
+    if not field_file:
         raise Http404("Image not found.")
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = FileResponse(field_file.storage.open(name, "rb"), content_type=content_type)
+    try:
+        stream, size = _open(field_file)
+    except FileNotFoundError as error:
+        raise Http404("Image not found.") from error
+    content_type = mimetypes.guess_type(field_file.name)[0] or "application/octet-stream"
+    response = PrivateFileResponse(stream, content_type=content_type)
+    if size is not None:
+        response["Content-Length"] = str(size)
     # Medical photos: the browser may keep them, shared caches and proxies may not.
     response["Cache-Control"] = "private, max-age=3600"
     response["Content-Disposition"] = "inline"

@@ -51,13 +51,13 @@ class PredictionTask(Task):
         if prediction_id is None:
             return
         if isinstance(exc, TRANSIENT_ERRORS):
-            reason = UNAVAILABLE_REASON
+            reason, kind = UNAVAILABLE_REASON, "unavailable"
         elif isinstance(exc, SoftTimeLimitExceeded):
-            reason = TIMEOUT_REASON
+            reason, kind = TIMEOUT_REASON, "timeout"
         else:
-            reason = UNEXPECTED_REASON
+            reason, kind = UNEXPECTED_REASON, "unexpected"
         try:
-            prediction_fail(prediction_id=int(prediction_id), reason=reason)
+            prediction_fail(prediction_id=int(prediction_id), reason=reason, kind=kind)
         except Exception:  # noqa: BLE001 - the database may be the thing that is down; the sweep will catch up
             logger.exception("Could not mark prediction %s failed", prediction_id)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from melanoma_site.embedded_rabbitmq import EmbeddedRabbitMQ
 from melanoma_site.embedded_redis import EmbeddedRedis, free_port, start_embedded_redis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -84,12 +86,22 @@ def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None 
     raise StackError(f"nothing listens on 127.0.0.1:{port} after {timeout_s:g} s")
 
 
-def stop_process(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """`sig` to the process's group (SIGTERM: a warm shutdown for Celery and gunicorn), then SIGKILL to whatever
-    is left in the group (a pool child, a gunicorn worker) once the leader has exited or `timeout_s` passed."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
+def signal_process(process: subprocess.Popen, sig: int) -> None:
+    """SIGKILL to the whole group (a machine failure); any other signal to the leader only: Celery's pool
+    processes die on SIGTERM, so a warm shutdown (finish the running task, then exit) must reach the parent alone;
+    gunicorn's master likewise stops its workers gracefully itself."""
+    with contextlib.suppress(ProcessLookupError):
+        if sig == signal.SIGKILL:
             os.killpg(process.pid, sig)
+        else:
+            os.kill(process.pid, sig)
+
+
+def stop_process(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """`sig` (SIGTERM: a warm shutdown for Celery and gunicorn; see signal_process), then SIGKILL to whatever is
+    left in the group (a pool child, a gunicorn worker) once the leader has exited or `timeout_s` passed."""
+    if process.poll() is None:
+        signal_process(process, sig)
         try:
             process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -188,10 +200,19 @@ class Stack:
     children: dict[str, Child] = field(default_factory=dict)
     logs: dict[str, list[Path]] = field(default_factory=dict)
     embedded_redis: EmbeddedRedis | None = None
+    # "rabbitmq": the Celery broker is a RabbitMQ node of the stack's own (melanoma_site/embedded_rabbitmq.py)
+    # unless env has CELERY_BROKER_URL; Redis stays the cache either way.
+    broker: str = "redis"
+    embedded_rabbitmq: EmbeddedRabbitMQ | None = None
 
     def __post_init__(self) -> None:
         self.env = {"PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": DEVELOPMENT_SETTINGS, **self.env}
         self.var_dir.mkdir(parents=True, exist_ok=True)
+        # Prometheus multiprocess mode: every gunicorn and Celery process of this host writes its counters here
+        # and /metrics adds them up; emptied at each start (counters restart with the processes).
+        metrics_dir = Path(self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(self.var_dir / "metrics")))
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True, exist_ok=True)
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         self.web_port = self.web_port or free_port()
@@ -214,6 +235,35 @@ class Stack:
         """Stop the embedded Redis; `crash` kills it (SIGKILL) as a machine failure would."""
         if self.embedded_redis is not None:
             self.embedded_redis.stop(kill=crash)
+
+    # --- the Celery broker (Redis, or RabbitMQ with broker="rabbitmq") -------------------------------
+
+    def start_broker(self) -> None:
+        """Start the broker (again): the embedded Redis, or the stack's own RabbitMQ node / its application."""
+        if self.broker != "rabbitmq":
+            self.start_redis()
+            return
+        if self.embedded_rabbitmq is None:
+            if self.env.get("CELERY_BROKER_URL"):
+                return  # a given RabbitMQ: not ours to start
+            from melanoma_site.embedded_rabbitmq import start_embedded_rabbitmq  # noqa: PLC0415
+
+            self.embedded_rabbitmq = start_embedded_rabbitmq()
+            self.env["CELERY_BROKER_URL"] = self.embedded_rabbitmq.url
+        else:
+            self.embedded_rabbitmq.start_app()
+
+    def stop_broker(self, *, crash: bool = False) -> None:
+        """Stop the broker: Redis (killed with `crash`), or the RabbitMQ application (connections drop; durable
+        queues and persistent messages stay for its restart)."""
+        if self.broker != "rabbitmq":
+            self.stop_redis(crash=crash)
+        elif self.embedded_rabbitmq is not None:
+            self.embedded_rabbitmq.stop_app()
+
+    @property
+    def broker_url(self) -> str | None:
+        return self.env.get("CELERY_BROKER_URL") or self.redis_url
 
     # --- one-off commands -------------------------------------------------------------------------
 
@@ -281,14 +331,22 @@ class Stack:
         return process
 
     def start_worker(
-        self, *, concurrency: int | None = None, beat: bool | None = None, wait: bool = True
+        self,
+        *,
+        concurrency: int | None = None,
+        beat: bool | None = None,
+        wait: bool = True,
+        queues: list[str] | None = None,
     ) -> subprocess.Popen:
-        """A Celery worker as production runs one (prefork pool, the stack's queue), with `beat` the embedded
-        scheduler for the sweep. With a log folder, waits until the worker logs "ready." (needs INFO)."""
+        """A Celery worker as production runs one (prefork pool), consuming both of the stack's queues (inference
+        and housekeeping) unless `queues` names some; with `beat` the embedded scheduler for the sweep. With a
+        log folder, waits until the worker logs "ready." (needs INFO)."""
         beat = self.beat if beat is None else beat
         command = [str(BIN_DIR / "celery"), "-A", "melanoma_site", "worker", "--pool", "prefork",
                    "--concurrency", str(concurrency or self.worker_concurrency), "--loglevel", self.log_level,
                    "-n", f"worker-{secrets.token_hex(3)}@%h", "--without-mingle", "--without-gossip"]  # fmt: skip
+        if queues:
+            command += ["-Q", ",".join(queues)]
         if beat:
             command += ["--beat", "--schedule", str(self.var_dir / "celerybeat-schedule")]
         process = self.start("worker", command)
@@ -393,15 +451,19 @@ class Stack:
         self.children.clear()
         for child in children:
             if child.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGTERM)
+                signal_process(child.process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for child in children:
             stop_process(child.process, timeout_s=max(0.1, deadline - time.monotonic()))
         self.stop_redis()
+        if self.embedded_rabbitmq is not None:
+            self.embedded_rabbitmq.close()
+            self.embedded_rabbitmq = None
 
     def __enter__(self) -> Stack:
         self.start_redis()
+        if self.broker == "rabbitmq":
+            self.start_broker()
         return self
 
     def __exit__(self, *exc_info: object) -> None:

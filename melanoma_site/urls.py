@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from classifier.health import healthz
+from classifier.views.metrics import metrics_view
 from classifier.views.pages import favicon, landing
 
 # Errors while Django reads a request: JSON under /api/, a page elsewhere, with 408/413 where they apply.
@@ -12,6 +13,7 @@ urlpatterns = [
     path("api/", include("classifier.api.urls")),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", favicon, name="favicon"),
+    path("metrics", metrics_view, name="metrics"),
     path("", landing, name="landing"),
     path("accounts/", include("accounts.auth_urls")),
     path("accounts/", include("accounts.urls")),

@@ -136,14 +136,22 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture(scope="session", autouse=True)
 def isolated_services(redis_url: str) -> Iterator[dict[str, str]]:
     """Point Celery and the cache at the reachable Redis, with this run's own queue and key prefix."""
+    from kombu import Queue
+
     from melanoma_site.celery import app as celery_app
 
     queue = f"melanoma-test-{RUN_ID}"
+    housekeeping = f"{queue}.housekeeping"
     prefix = f"melanoma-test-{RUN_ID}"
+    queues = (Queue(queue, routing_key=queue), Queue(housekeeping, routing_key=housekeeping))
+    route = {"queue": housekeeping, "routing_key": housekeeping}
+    routes = {name: route for name in django_settings.MELANOMA_HOUSEKEEPING_TASKS}
     overrides = override_settings(
         REDIS_URL=redis_url,
         CELERY_BROKER_URL=redis_url,
         CELERY_TASK_DEFAULT_QUEUE=queue,
+        MELANOMA_INFERENCE_QUEUE=queue,
+        MELANOMA_HOUSEKEEPING_QUEUE=housekeeping,
         CACHES={
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -153,16 +161,22 @@ def isolated_services(redis_url: str) -> Iterator[dict[str, str]]:
         },
     )
     overrides.enable()
-    celery_app.conf.update(broker_url=redis_url, task_default_queue=queue, task_default_routing_key=queue)
+    celery_app.conf.update(
+        broker_url=redis_url,
+        task_default_queue=queue,
+        task_default_routing_key=queue,
+        task_queues=queues,
+        task_routes=routes,
+    )
     try:
-        yield {"redis_url": redis_url, "queue": queue}
+        yield {"redis_url": redis_url, "queue": queue, "housekeeping_queue": housekeeping}
     finally:
         overrides.disable()
         import redis
 
         client = redis.Redis.from_url(redis_url)
         try:
-            client.delete(queue)
+            client.delete(queue, housekeeping)
             for key in client.scan_iter(f":*:{prefix}*"):
                 client.delete(key)
             for key in client.scan_iter(f"{prefix}*"):

@@ -41,6 +41,11 @@ def model_version_register(*, model_dir: Path, activate: bool = False) -> ModelV
             "card": card,
         },
     )
+    if settings.MELANOMA_OBJECT_STORAGE:
+        # Worker hosts load it from the object store (verified by SHA-256), not from this host's disk.
+        from classifier.services.model_artifacts import model_artifact_upload  # noqa: PLC0415
+
+        model_artifact_upload(model_version=model_version, model_dir=model_dir)
     if activate:
         model_version = model_version_activate(model_version=model_version)
     return model_version

@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from classifier.models import Prediction
+from classifier.services import prediction_events
 from classifier.services.prediction_queue import prediction_enqueue
 
 logger = logging.getLogger(__name__)
@@ -28,9 +29,11 @@ TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceE
 def _release_claim(prediction_id: int) -> None:
     """Give a claimed row back to the queue so that a retry of the task can claim it again."""
     try:
-        Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
+        released = Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
             status=Status.QUEUED, queued_at=timezone.now()
         )
+        if released:
+            prediction_events.prediction_requeued(prediction_id=prediction_id, why="transient_error")
     except DatabaseError:
         # The database is still down: the row stays `running` and the sweep re-queues it after the hard limit.
         logger.warning("Could not release prediction %s", prediction_id, exc_info=True)
@@ -48,7 +51,7 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
     mark the row failed with their message. Transient database errors give the row back to the queue and
     propagate so that the task can retry.
     """
-    from classifier.inference import InferenceError, predict_melanoma  # loads no model at import time
+    from classifier.inference import InferenceError, ModelUnavailable, predict_melanoma  # loads no model yet
 
     claimable = (Status.QUEUED, Status.RUNNING) if reclaim_running else (Status.QUEUED,)
     claimed = Prediction.objects.filter(id=prediction_id, status__in=claimable).update(
@@ -59,21 +62,26 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
         return Prediction.objects.filter(id=prediction_id).first()
 
     prediction = Prediction.objects.get(id=prediction_id)
+    prediction_events.prediction_started(prediction_id=prediction_id, attempt=prediction.attempts)
     try:
+        # Through the storage API: local files or the S3 bucket, whichever STORAGE_URL chose.
         if not prediction.image.name:
             raise FileNotFoundError(prediction_id)
         with default_storage.open(prediction.image.name, "rb") as stored:
             image_bytes = stored.read()
     except (FileNotFoundError, ValueError):
         return prediction_fail(
-            prediction_id=prediction_id, reason="The stored photo is missing; please upload it again."
+            prediction_id=prediction_id,
+            reason="The stored photo is missing; please upload it again.",
+            kind="missing_photo",
         )
 
     started = time.perf_counter()
     try:
         result = predict_melanoma(image_bytes)
     except InferenceError as error:
-        return prediction_fail(prediction_id=prediction_id, reason=str(error) or error.__class__.__name__)
+        kind = "model_unavailable" if isinstance(error, ModelUnavailable) else "image_unreadable"
+        return prediction_fail(prediction_id=prediction_id, reason=str(error) or error.__class__.__name__, kind=kind)
     except TRANSIENT_DB_ERRORS:
         _release_claim(prediction_id)
         raise
@@ -87,28 +95,43 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
         return prediction_fail(
             prediction_id=prediction_id,
             reason="The model could not score this photo. The team has been notified; please try again later.",
+            kind="invalid_score",
         )
     # Only a row that is still ours (running) is written: it may have been deleted meanwhile.
+    verdict = Prediction.Verdict.for_score(melanoma_probability=probability, threshold=threshold)
+    completed_at = timezone.now()
     updated = Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
         status=Status.DONE,
         melanoma_probability=probability,
         threshold=threshold,
-        verdict=Prediction.Verdict.for_score(melanoma_probability=probability, threshold=threshold),
+        verdict=verdict,
         model_version_id=result.model_version_id,
         inference_ms=inference_ms,
-        completed_at=timezone.now(),
+        completed_at=completed_at,
         error="",
     )
     if updated != 1:
         logger.info("Prediction %s changed while it ran; result discarded", prediction_id)
+    else:
+        prediction_events.prediction_finished(
+            prediction_id=prediction_id,
+            verdict=str(verdict),
+            model_version=result.model_version,
+            inference_ms=inference_ms,
+            queued_at=prediction.queued_at or prediction.created_at,
+            completed_at=completed_at,
+        )
     return Prediction.objects.filter(id=prediction_id).first()
 
 
-def prediction_fail(*, prediction_id: int, reason: str) -> Prediction | None:
-    """Mark an unfinished prediction failed with a reason a person can read."""
-    Prediction.objects.filter(id=prediction_id, status__in=(Status.QUEUED, Status.RUNNING)).update(
+def prediction_fail(*, prediction_id: int, reason: str, kind: str = "unexpected") -> Prediction | None:
+    """Mark an unfinished prediction failed with a reason a person can read; `kind` (one of
+    classifier.metrics.FAILURE_REASONS) is what the metrics and the event log count it under."""
+    failed = Prediction.objects.filter(id=prediction_id, status__in=(Status.QUEUED, Status.RUNNING)).update(
         status=Status.FAILED, error=reason[:2000], completed_at=timezone.now()
     )
+    if failed:
+        prediction_events.prediction_failed(prediction_id=prediction_id, reason_kind=kind)
     return Prediction.objects.filter(id=prediction_id).first()
 
 
@@ -130,6 +153,7 @@ def predictions_requeue_stuck(
             prediction_fail(
                 prediction_id=prediction_id,
                 reason="The analysis was interrupted several times. Please try again later.",
+                kind="interrupted",
             )
             report["failed"].append(prediction_id)
         elif (
@@ -149,6 +173,7 @@ def predictions_requeue_stuck(
             report["requeued"].append(prediction_id)
 
     for prediction_id in report["requeued"]:
+        prediction_events.prediction_requeued(prediction_id=prediction_id, why="sweep")
         prediction_enqueue(prediction_id=prediction_id)
     if report["requeued"] or report["failed"]:
         logger.info("Sweep: re-queued %s, failed %s", report["requeued"], report["failed"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO
 
 from django.core.exceptions import ValidationError
@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from classifier.images import image_prepare_upload
 from classifier.models import Prediction
-from classifier.services.prediction_queue import prediction_enqueue_on_commit
+from classifier.services import prediction_events
+from classifier.services.prediction_queue import prediction_enqueue
 from melanoma_site.links import absolute_url
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,20 @@ def _delete_files(names: Iterable[str]) -> None:
 
 def _delete_files_after_commit(names: list[str]) -> None:
     transaction.on_commit(lambda: _delete_files(names), robust=True)
+
+
+# --- queueing -------------------------------------------------------------------------------------
+
+
+def _enqueue_on_commit(prediction_id: int, log_event: Callable[[int], None]) -> None:
+    """After COMMIT (a message sent before it can reach a worker before the row is visible): log the state
+    change, then send the task. One callback, so that the event line always precedes the worker's."""
+
+    def after_commit() -> None:
+        log_event(prediction_id)
+        prediction_enqueue(prediction_id=prediction_id)
+
+    transaction.on_commit(after_commit, robust=True)
 
 
 # --- create ---------------------------------------------------------------------------------------
@@ -119,7 +134,7 @@ def prediction_create(
                 **{name: True for name in symptoms},
                 queued_at=timezone.now(),
             )
-            prediction_enqueue_on_commit(prediction_id=prediction.pk)
+            _enqueue_on_commit(prediction.pk, lambda pk: prediction_events.prediction_uploaded(prediction_id=pk))
     except BaseException:
         _delete_files(saved_names)
         raise
@@ -129,7 +144,7 @@ def prediction_create(
 # --- retry, re-run --------------------------------------------------------------------------------
 
 
-def _requeue(prediction: Prediction, *, allowed: Iterable[str]) -> Prediction:
+def _requeue(prediction: Prediction, *, allowed: Iterable[str], why: str) -> Prediction:
     if not prediction.image.name or not default_storage.exists(prediction.image.name):
         raise PredictionStateError("The stored photo is missing, so it cannot be analysed again.")
     updated = Prediction.objects.filter(pk=prediction.pk, status__in=list(allowed)).update(
@@ -146,7 +161,7 @@ def _requeue(prediction: Prediction, *, allowed: Iterable[str]) -> Prediction:
     )
     if updated != 1:
         raise PredictionStateError("This prediction is still being analysed.")
-    prediction_enqueue_on_commit(prediction_id=prediction.pk)
+    _enqueue_on_commit(prediction.pk, lambda pk: prediction_events.prediction_requeued(prediction_id=pk, why=why))
     prediction.refresh_from_db()
     return prediction
 
@@ -156,7 +171,7 @@ def prediction_retry(*, prediction: Prediction) -> Prediction:
     """The user's "try again" on a failed prediction: re-queue the same stored photo."""
     if prediction.status != Status.FAILED:
         raise PredictionStateError("Only a failed prediction can be tried again.")
-    return _requeue(prediction, allowed=(Status.FAILED,))
+    return _requeue(prediction, allowed=(Status.FAILED,), why="retry")
 
 
 @transaction.atomic
@@ -165,7 +180,7 @@ def prediction_rerun(*, prediction: Prediction) -> Prediction:
     The clinician's review, if any, is kept: it is about the lesion, not the model's output."""
     if not prediction.is_finished:
         raise PredictionStateError("This prediction is still being analysed.")
-    return _requeue(prediction, allowed=Prediction.FINISHED_STATUSES)
+    return _requeue(prediction, allowed=Prediction.FINISHED_STATUSES, why="rerun")
 
 
 # --- review, delete -------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ are embedded (SQLite under var/, a local Redis that `make run` starts when REDIS
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 
 from ..env import env_bool, env_int, env_list, env_str
+from ..storage_url import storage_from_url, storage_is_s3
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("MELANOMA_VAR_DIR", str(BASE_DIR / "var")))
@@ -134,10 +136,13 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STORAGES = {
-    # Uploaded lesion photos: private, under VAR_DIR, never given a public URL (see classifier/storage.py).
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Lesion photos, thumbnails and (with S3) model artifacts: private, never given a public URL; served only by
+    # the ownership-checking views (classifier/private_files.py). STORAGE_URL unset: files under MEDIA_ROOT;
+    # s3://KEY:SECRET@host:port/bucket?secure=0: an S3 bucket (melanoma_site/storage_url.py).
+    "default": storage_from_url(env_str("STORAGE_URL")),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+MELANOMA_OBJECT_STORAGE = storage_is_s3(STORAGES)
 MEDIA_ROOT = Path(env_str("MELANOMA_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = None  # no public media URL: images go through an ownership-checking view
 
@@ -151,16 +156,34 @@ MELANOMA_EMAIL_CONFIRM_MAX_AGE_S = env_int("MELANOMA_EMAIL_CONFIRM_MAX_AGE_S", 3
 # --- Redis, Celery, cache -------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-CELERY_BROKER_URL = REDIS_URL
+# Redis is the embedded default broker and always the cache; RabbitMQ (amqp://user:pass@host:5672/vhost) is the
+# production broker: it keeps an unacknowledged message per consumer and gives it back the moment that
+# worker's connection drops, and persists queued messages across its own restart.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+MELANOMA_BROKER_IS_REDIS = CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://"))
 # kombu's Redis transport with the fix that keeps a worker alive when Redis goes away mid-task (issue 11.1).
-if REDIS_URL.startswith("redis://"):
+if CELERY_BROKER_URL.startswith("redis://"):
     CELERY_BROKER_TRANSPORT = "melanoma_site.celery_transport:Transport"
 CELERY_TASK_IGNORE_RESULT = True  # state lives on the Prediction row; no result backend
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
-# One queue per deployment (tests use their own so that concurrent runs never take each other's messages).
-CELERY_TASK_DEFAULT_QUEUE = env_str("MELANOMA_CELERY_QUEUE", "melanoma")
+# Two queues per deployment (tests use their own names so that concurrent runs never take each other's messages):
+# inference, and housekeeping (the sweep, e-mails, reports) so that housekeeping never delays a verdict. A
+# worker consumes both unless started with `-Q NAME`.
+MELANOMA_INFERENCE_QUEUE = env_str("MELANOMA_CELERY_QUEUE", "melanoma")
+MELANOMA_HOUSEKEEPING_QUEUE = env_str("MELANOMA_HOUSEKEEPING_QUEUE", f"{MELANOMA_INFERENCE_QUEUE}.housekeeping")
+CELERY_TASK_DEFAULT_QUEUE = MELANOMA_INFERENCE_QUEUE
+CELERY_TASK_QUEUES = (
+    Queue(MELANOMA_INFERENCE_QUEUE, routing_key=MELANOMA_INFERENCE_QUEUE),
+    Queue(MELANOMA_HOUSEKEEPING_QUEUE, routing_key=MELANOMA_HOUSEKEEPING_QUEUE),
+)
+# Everything not listed goes to the inference queue (the default).
+MELANOMA_HOUSEKEEPING_TASKS = ("classifier.predictions_sweep", "classifier.media_orphans_cleanup", "spots.reminders_send_due")
+CELERY_TASK_ROUTES = {
+    name: {"queue": MELANOMA_HOUSEKEEPING_QUEUE, "routing_key": MELANOMA_HOUSEKEEPING_QUEUE}
+    for name in MELANOMA_HOUSEKEEPING_TASKS
+}
 # A message is acknowledged only after its task finished; if the worker dies it is delivered again, and the
 # atomic claim in prediction_run makes that harmless.
 CELERY_TASK_ACKS_LATE = True
@@ -180,6 +203,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 10,
     "retry_on_timeout": True,
 }
+if not MELANOMA_BROKER_IS_REDIS:
+    # RabbitMQ needs none of these: it holds each unacked message for its consumer's connection.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 MELANOMA_TASK_SOFT_TIME_LIMIT_S = env_int("MELANOMA_TASK_SOFT_TIME_LIMIT_S", 60)
 MELANOMA_TASK_TIME_LIMIT_S = env_int("MELANOMA_TASK_TIME_LIMIT_S", 90)
@@ -232,6 +258,8 @@ FILE_UPLOAD_HANDLERS = [
 # Models shipped with the repository (the default one) and trained locally.
 MELANOMA_MODELS_DIR = Path(env_str("MELANOMA_MODELS_DIR", str(BASE_DIR / "models")))
 MELANOMA_TRAINED_MODELS_DIR = Path(env_str("MELANOMA_TRAINED_MODELS_DIR", str(VAR_DIR / "models")))
+# With object storage, a worker downloads each model version once into this cache (a folder per SHA-256).
+MELANOMA_MODEL_CACHE_DIR = Path(env_str("MELANOMA_MODEL_CACHE_DIR", str(VAR_DIR / "model-cache")))
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -276,10 +304,28 @@ MELANOMA_PASSWORD_RESET_RATE_PER_HOUR_PER_IP = env_int("MELANOMA_PASSWORD_RESET_
 # Wrong current passwords (password change, account deletion) per account per 15 minutes.
 MELANOMA_PASSWORD_CHECK_FAILURES = env_int("MELANOMA_PASSWORD_CHECK_FAILURES", 5)
 
+# --- Metrics (GET /metrics, classifier/metrics.py): for the scraper only ------------------------------------
+MELANOMA_METRICS_TOKEN = env_str("MELANOMA_METRICS_TOKEN")
+MELANOMA_METRICS_ALLOWED_IPS = env_list("MELANOMA_METRICS_ALLOWED_IPS", [])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json_line": {"format": "%(message)s"},  # the message is already one JSON object
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "events": {"class": "logging.StreamHandler", "formatter": "json_line"},
+    },
+    "loggers": {
+        # One JSON line per prediction state change (classifier/services/prediction_events.py).
+        "melanoma.events": {
+            "handlers": ["events"],
+            "level": env_str("MELANOMA_EVENTS_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
