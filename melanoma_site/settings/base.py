@@ -179,7 +179,11 @@ CELERY_TASK_QUEUES = (
     Queue(MELANOMA_HOUSEKEEPING_QUEUE, routing_key=MELANOMA_HOUSEKEEPING_QUEUE),
 )
 # Everything not listed goes to the inference queue (the default).
-MELANOMA_HOUSEKEEPING_TASKS = ("classifier.predictions_sweep", "classifier.media_orphans_cleanup", "spots.reminders_send_due")
+MELANOMA_HOUSEKEEPING_TASKS = (
+    "classifier.predictions_sweep",
+    "classifier.media_orphans_cleanup",
+    "spots.reminders_send_due",
+)
 CELERY_TASK_ROUTES = {
     name: {"queue": MELANOMA_HOUSEKEEPING_QUEUE, "routing_key": MELANOMA_HOUSEKEEPING_QUEUE}
     for name in MELANOMA_HOUSEKEEPING_TASKS
