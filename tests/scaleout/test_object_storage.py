@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 
 from classifier.models import Prediction
 from classifier.services.prediction_writes import prediction_create
-from tests.conftest import TEST_PASSWORD, wait_for_status
+from tests.conftest import wait_for_status
+from tests.factories import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
