@@ -20,8 +20,8 @@ class Answer:
 REFER = Answer(
     title="Have this lesion checked by a dermatologist",
     explanation=(
-        "The model found features that can be seen in melanoma. This does not mean you have cancer, but a "
-        "dermatologist should look at this spot. Make an appointment soon."
+        "The model found features that can be seen in melanoma. It is not a diagnosis: many spots with this "
+        "answer turn out to be harmless, but a dermatologist should look at this one. Make an appointment soon."
     ),
     css="refer",
 )
