@@ -163,3 +163,22 @@ def build_tiny_model_dir(
         },
     )
     return model_dir
+
+
+def make_isic2017(root: Path, *, parts: dict[str, int] | None = None, seed: int = 50_000) -> Path:
+    """ISIC 2017 as ../shared/derm/isic2017 has it: train.csv (image_name, diagnosis, target, split) + jpeg/.
+
+    `parts` maps each split-column value to its number of images; every third image is a melanoma.
+    """
+    parts = parts or {"train": 9, "valid": 6, "test": 6}
+    rows = []
+    index = 0
+    for part, count in parts.items():
+        for _ in range(count):
+            melanoma = index % 3 == 0
+            image = f"ISIC_{seed + index:07d}"
+            write_image(root / "jpeg" / f"{image}.jpg", seed=seed + index, melanoma=melanoma)
+            rows.append([image, "melanoma" if melanoma else "nevus", int(melanoma), part])
+            index += 1
+    write_csv(root / "train.csv", ["image_name", "diagnosis", "target", "split"], rows)
+    return root
