@@ -27,7 +27,9 @@ admin.site.index_title = "Predictions, reviews and model versions"
 # Everything the model and the worker wrote: a reviewer reads these, never edits them.
 MACHINE_OUTPUTS = (
     "status",
+    "risk_level",
     "melanoma_probability",
+    "score",
     "verdict",
     "threshold",
     "model_version",
@@ -61,13 +63,15 @@ class PredictionAdmin(admin.ModelAdmin):
         "created_at",
         "status",
         "verdict_short",
+        "risk_level",
         "probability",
+        "raw_score",
         "model_version",
         "body_site",
         "reviewed",
     )
     list_display_links = ("id", "thumbnail_preview")
-    list_filter = ("status", "verdict", "model_version", "reviewed", "confirmed_diagnosis", "body_site")
+    list_filter = ("status", "verdict", "risk_level", "model_version", "reviewed", "confirmed_diagnosis", "body_site")
     search_fields = ("user__username",)
     list_select_related = ("user", "model_version")
     date_hierarchy = "created_at"
@@ -124,11 +128,15 @@ class PredictionAdmin(admin.ModelAdmin):
         # The full wording is for patients; a reviewer scanning a list needs one word.
         return {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}.get(prediction.verdict, "—")
 
-    @admin.display(description="Probability", ordering="melanoma_probability")
+    @admin.display(description="Probability (calibrated)", ordering="melanoma_probability")
     def probability(self, prediction: Prediction) -> str:
         if prediction.melanoma_probability is None:
             return "—"
         return f"{prediction.melanoma_probability:.3f}"
+
+    @admin.display(description="Score (raw)", ordering="score")
+    def raw_score(self, prediction: Prediction) -> str:
+        return "—" if prediction.score is None else f"{prediction.score:.3f}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Predictions come from uploads (pages, API), which check and clean the photo first.

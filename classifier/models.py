@@ -50,8 +50,18 @@ class Prediction(models.Model):
 
         @classmethod
         def for_score(cls, *, melanoma_probability: float, threshold: float) -> Prediction.Verdict:
-            """The decision rule, the same everywhere: at or above the threshold, refer."""
+            """The decision rule, the same everywhere: a raw score at or above the threshold, refer.
+
+            (The argument keeps its old name; it is the model's raw score, which the threshold is set on.)
+            """
             return cls.REFER if melanoma_probability >= threshold else cls.LOW_RISK
+
+    class RiskLevel(models.TextChoices):
+        # low ends at the referral threshold (verdict low_risk); the model card holds the other boundary and
+        # what each level meant when the model was tested (lesion_model.calibration).
+        LOW = "low", "Low"
+        MODERATE = "moderate", "Moderate"
+        HIGH = "high", "High"
 
     class BodySite(models.TextChoices):
         HEAD_NECK = "head_neck", "Head / neck"
@@ -74,7 +84,12 @@ class Prediction(models.Model):
     note = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    # The model's raw output: what the threshold applies to. Not a probability (class weights inflate it).
+    score = models.FloatField(null=True, blank=True)
+    # The score mapped through the model card's calibration; None when the model has no calibration.
     melanoma_probability = models.FloatField(null=True, blank=True)
+    # NULL until scored (the API shows null, not ""), like the numbers beside it.
+    risk_level = models.CharField(max_length=16, choices=RiskLevel.choices, null=True, blank=True)  # noqa: DJ001
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True, db_index=True)
     threshold = models.FloatField(null=True, blank=True)
     model_version = models.ForeignKey(
@@ -107,3 +122,12 @@ class Prediction(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED_STATUSES
+
+    @property
+    def risk_level_measurement(self) -> dict | None:
+        """What this prediction's level meant when its model was tested (the card's risk_levels), if known."""
+        if not self.risk_level or self.model_version is None:
+            return None
+        levels = (self.model_version.card or {}).get("risk_levels") or {}
+        measured = (levels.get("levels") or {}).get(self.risk_level)
+        return measured if isinstance(measured, dict) else None

@@ -208,6 +208,8 @@ class ModelCard:
     # lesion_model.calibration: Calibration.to_card() and RiskLevels.to_card(); None on older cards.
     calibration: dict[str, Any] | None = None
     risk_levels: dict[str, Any] | None = None
+    # Each candidate of the per-source threshold rule ("pooled" and one per validation source); the lowest won.
+    threshold_candidates: dict[str, float] | None = None
     intended_use: str = INTENDED_USE
     preprocessing: str = PREPROCESSING
     output: str = OUTPUT
@@ -239,7 +241,7 @@ class ModelCard:
             # Redundant with melanoma_indices, but serving falls back to it and readers know the key.
             melanoma_index=self.melanoma_indices[0],
         )
-        for key in ("calibration", "risk_levels"):
+        for key in ("calibration", "risk_levels", "threshold_candidates"):
             if card[key] is None:  # older cards have neither key: their round trip stays exact
                 del card[key]
         return card

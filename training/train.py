@@ -164,7 +164,7 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
         fitted.model.save(model_dir / "model.keras")
 
     val_sources = [sample.source for sample in val_samples]
-    threshold, _ = choose_threshold_by_source(
+    threshold, candidates = choose_threshold_by_source(
         val_labels, fitted.val_scores, val_sources, target_sensitivity=config.target_sensitivity,
         confidence=config.threshold_confidence,
     )  # fmt: skip
@@ -211,6 +211,7 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
         licences=Licences(data=[source.licence for source in _sources(dataset).values()]),
         calibration=calibration.to_card(),
         risk_levels=risk_levels.to_card(),
+        threshold_candidates=candidates,
     )
     # Written now: the external evaluation scores through the serving path, which reads the card from disk.
     card.write(model_dir)

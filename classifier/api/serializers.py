@@ -4,6 +4,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from classifier.models import Prediction
+from classifier.risk_wording import level_meaning
 
 
 class PredictionCreateSerializer(serializers.Serializer):
@@ -20,6 +21,17 @@ class PredictionCreateSerializer(serializers.Serializer):
 class PredictionSerializer(serializers.ModelSerializer):
     model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
     verdict_text = serializers.CharField(source="get_verdict_display", read_only=True)
+    score = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="The model's raw output (what the threshold applies to)."
+    )
+    melanoma_probability = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="The score calibrated on validation data (see the model card); null when the model has none.",
+    )
+    risk_level_meaning = serializers.SerializerMethodField(
+        help_text="What this level meant when the model was tested, in plain words."
+    )
     url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
@@ -30,7 +42,10 @@ class PredictionSerializer(serializers.ModelSerializer):
             "id",
             "url",
             "status",
+            "risk_level",
+            "risk_level_meaning",
             "melanoma_probability",
+            "score",
             "verdict",
             "verdict_text",
             "threshold",
@@ -48,6 +63,9 @@ class PredictionSerializer(serializers.ModelSerializer):
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
+
+    def get_risk_level_meaning(self, prediction: Prediction) -> str:
+        return level_meaning(prediction.risk_level, prediction.risk_level_measurement)
 
     def get_url(self, prediction: Prediction) -> str:
         return self._absolute(reverse("api:prediction-detail", args=[prediction.pk]))

@@ -2,6 +2,8 @@ import math
 
 from django import template
 
+from classifier.risk_wording import level_meaning
+
 register = template.Library()
 
 
@@ -20,3 +22,9 @@ def percent(value: float | None, digits: int = 1) -> str:
     if 100 - smallest < percentage < 100:
         return f"> {100 - smallest:.{int(digits)}f}%"
     return f"{percentage:.{int(digits)}f}%"
+
+
+@register.simple_tag
+def risk_meaning(prediction) -> str:
+    """What the prediction's risk level meant in tests, in words ("In our tests, about 12 in 100 ...")."""
+    return level_meaning(prediction.risk_level, prediction.risk_level_measurement)

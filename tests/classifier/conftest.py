@@ -75,7 +75,9 @@ def make_prediction(ui_private_media, jpeg_upload):
                 version="test-model-1", defaults={"path": "models/test-model-1", "threshold": 0.35}
             )
             updates.update(
+                score=probability,
                 melanoma_probability=probability,
+                risk_level="moderate" if probability >= model_version.threshold else "low",
                 threshold=model_version.threshold,
                 verdict="refer" if probability >= model_version.threshold else "low_risk",
                 model_version=model_version,

@@ -186,7 +186,10 @@ def test_detail_owner_sees_all_fields(alice, alice_prediction):
     response = client_for(alice).get(detail_url(alice_prediction.pk))
     assert response.status_code == 200
     body = response.json()
-    for field in ("id", "status", "melanoma_probability", "verdict", "threshold", "model_version", "body_site"):
+    for field in (
+        "id", "status", "risk_level", "risk_level_meaning", "melanoma_probability", "score", "verdict", "threshold",
+        "model_version", "body_site",
+    ):  # fmt: skip
         assert field in body
     for field in ("error", "created_at", "completed_at", "image_url", "thumbnail_url", "url"):
         assert field in body
@@ -201,7 +204,10 @@ def test_detail_of_a_done_prediction(alice, alice_prediction, active_model):
     prediction_run(prediction_id=alice_prediction.pk)
     body = client_for(alice).get(detail_url(alice_prediction.pk)).json()
     assert body["status"] == "done"
-    assert 0 <= body["melanoma_probability"] <= 1
+    assert 0 <= body["score"] <= 1
+    # The tiny model's card has no calibration: no probability is invented, the level comes from the threshold.
+    assert body["melanoma_probability"] is None
+    assert body["risk_level"] == ("moderate" if body["score"] >= body["threshold"] else "low")
     assert body["model_version"] == active_model.version
     assert body["verdict"] in {"refer", "low_risk"}
     assert body["completed_at"]

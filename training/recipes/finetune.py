@@ -254,7 +254,9 @@ def _save_checkpoint(
 ) -> None:
     """Weights, optimizer state and generator state after an epoch; written atomically (temp file, rename)."""
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {f"model_{i}": np.asarray(v) for i, v in enumerate(upper.get_weights())}
+    # variables, not get_weights(): they include the dropout layers' seed-generator state, without which a
+    # resumed run draws other dropout masks than an uninterrupted one.
+    arrays = {f"model_{i}": np.asarray(v.numpy()) for i, v in enumerate(upper.variables)}
     arrays.update({f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
     temporary = folder / f".{CHECKPOINT_WEIGHTS}"
     with temporary.open("wb") as handle:
@@ -279,7 +281,8 @@ def _load_checkpoint(
             "resume with the same settings or start afresh without --resume."
         )
     with np.load(folder / CHECKPOINT_WEIGHTS) as arrays:
-        upper.set_weights([arrays[f"model_{i}"] for i in range(len(upper.get_weights()))])
+        for i, variable in enumerate(upper.variables):
+            variable.assign(arrays[f"model_{i}"])
         optimizer.build(upper.trainable_variables)
         for i, variable in enumerate(optimizer.variables):
             variable.assign(arrays[f"optimizer_{i}"])
