@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -307,3 +308,14 @@ def test_openapi_schema_lists_the_endpoints():
     paths = response.json()["paths"]
     assert {"/api/token/", "/api/predictions/", "/api/predictions/{id}/"} <= set(paths)
     assert "202" in paths["/api/predictions/"]["post"]["responses"]
+
+
+def test_openapi_schema_describes_the_result_fields():
+    schema = APIClient().get(reverse("api:schema"), {"format": "json"}).json()
+    prediction = schema["components"]["schemas"]["Prediction"]["properties"]
+    for field in ("risk_level", "risk_level_meaning", "melanoma_probability", "score", "threshold", "verdict"):
+        assert field in prediction, field
+    assert prediction["melanoma_probability"]["nullable"] is True
+    assert "calibrated" in prediction["melanoma_probability"]["description"]
+    levels = schema["components"]["schemas"].get("RiskLevelEnum", {}).get("enum") or prediction["risk_level"]
+    assert "high" in json.dumps(levels)
