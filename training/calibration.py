@@ -101,7 +101,7 @@ def save_reliability_diagram(
         axes.plot(predicted, observed, marker=marker, label=name)
     axes.set_xlabel("predicted melanoma probability (bin mean)")
     axes.set_ylabel("observed melanoma share")
-    axes.set_title(f"Reliability on validation: {labels.size} images, {int(labels.sum())} melanoma")
+    axes.set_title(f"Reliability on validation: {labels.size} images, {int(labels.sum())} melanoma", fontsize=10)
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1)
     axes.legend(loc="upper left", fontsize=8)
