@@ -125,6 +125,8 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
 
     notify(progress, "load", 0, 1)
     dataset = load_datasets(list(config.data_dirs), skip_bad=config.skip_bad)
+    if config.cross_source and len(dataset.roots) < 2:
+        raise ValueError("Cross-source validation needs at least two data folders (--data, repeated).")
     train_samples, val_samples = split_by_source(dataset.samples, val_fraction=config.val_fraction, seed=config.seed)
     _check_both_sides(train_samples, val_samples)
     class_names, melanoma_indices = _class_names(dataset.samples, config.task, recipe)

@@ -60,9 +60,9 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
     if head == "finetune":  # learns the diagnoses
         assert card["class_names"] == ["bcc", "bkl", "mel", "nv"] and card["melanoma_indices"] == [2]
         assert card["recipe"]["epochs"] == 1
-    else:  # melanoma vs rest, from the image and its colour-constant view
+    else:  # melanoma vs rest, from the image, its colour-constant view and its mirror image
         assert card["class_names"] == ["not_melanoma", "melanoma"] and card["melanoma_indices"] == [1]
-        assert card["recipe"]["training_views"] == ["identity", "shades_of_gray"]
+        assert card["recipe"]["training_views"] == ["identity", "shades_of_gray", "flip_horizontal"]
     assert card["recipe"]["head"] == head
     assert card["threshold"] == result.threshold
     assert result.card.to_dict() == card and ModelCard.from_dict(card) == result.card
