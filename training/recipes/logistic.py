@@ -83,9 +83,7 @@ def fit(run: FitInputs) -> Fitted:
             "trained_layers": "head only (Dense softmax); backbone frozen",
             # Measured over every extraction of this train() call (cross-source folds included): the final fit
             # alone may have found all its features in the memo.
-            "ms_per_image_view": round(
-                1000 * run.memo.get("extract_s", 0.0) / max(1, run.memo.get("extracted", 0)), 2
-            ),
+            "ms_per_image_view": round(1000 * run.memo.get("extract_s", 0.0) / max(1, run.memo.get("extracted", 0)), 2),
         },
         score_samples=score_samples,
     )
