@@ -43,8 +43,9 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) -m bench
 
-train: $(VENV)/.dev  ## retrain the default recipe on ../shared/derm/ham10000
-	$(PY) manage.py train_model --data ../shared/derm/ham10000 --eval-data ../shared/derm/isic-sample --activate
+train: $(VENV)/.dev  ## retrain the default recipe on ham10000, isic2017 (train+valid) and ph2 in ../shared/derm
+	$(PY) manage.py train_model --data ../shared/derm/ham10000 --data ../shared/derm/isic2017:train,valid \
+		--data ../shared/derm/ph2 --activate
 
 evaluate: $(VENV)/.dev
 	$(PY) manage.py evaluate_model --data ../shared/derm/isic-sample

@@ -48,7 +48,9 @@ admin.site.enable_nav_sidebar = False
 # Everything the model and the worker wrote: a reviewer reads these, never edits them.
 MACHINE_OUTPUTS = (
     "status",
-    "probability",
+    "risk_level",
+    "melanoma_probability",
+    "score",
     "verdict",
     "threshold_rounded",
     "model_version",
@@ -90,6 +92,7 @@ class PredictionAdmin(admin.ModelAdmin):
         "created",
         "status",
         "verdict_short",
+        "risk_level",
         "probability",
         "diagnosis",
         "reviewed",
@@ -173,7 +176,7 @@ class PredictionAdmin(admin.ModelAdmin):
         short: dict[str, str] = {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}
         return short.get(prediction.verdict, "—")
 
-    @admin.display(description="Probability", ordering="melanoma_probability")
+    @admin.display(description="Probability (calibrated)", ordering="melanoma_probability")
     def probability(self, prediction: Prediction) -> str:
         if prediction.melanoma_probability is None:
             return "—"
@@ -245,6 +248,10 @@ class PredictionAdmin(admin.ModelAdmin):
             label = prediction.get_confirmed_diagnosis_display().lower()
             self.message_user(request, f"Check #{prediction.pk} reviewed: {label}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:classifier_prediction_review"))
+
+    @admin.display(description="Score (raw)", ordering="score")
+    def raw_score(self, prediction: Prediction) -> str:
+        return "—" if prediction.score is None else f"{prediction.score:.3f}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Predictions come from uploads (pages, API), which check and clean the photo first.

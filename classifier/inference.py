@@ -1,4 +1,4 @@
-"""The serving entry point the Celery worker calls: image bytes -> melanoma probability.
+"""The serving entry point the Celery worker calls: image bytes -> raw score, calibrated probability, risk level.
 
 The active ModelVersion's LiteRT model is loaded once per process, lazily (never before the worker
 forks), and reloaded when another version is activated: each call checks the active row (one indexed
@@ -32,7 +32,9 @@ class ImageUnreadable(InferenceError):
 
 @dataclass(frozen=True)
 class InferenceResult:
-    melanoma_probability: float
+    score: float  # the model's raw output; the verdict compares it with the threshold
+    melanoma_probability: float | None  # calibrated by the model card; None when the card has no calibration
+    risk_level: str  # lesion_model.calibration: low / moderate / high
     threshold: float
     model_version: str
     model_version_id: int
@@ -72,15 +74,19 @@ def predict_melanoma(image_bytes: bytes) -> InferenceResult:
     """Score one uploaded image with the active model. Raises ModelUnavailable or ImageUnreadable."""
     model_version, scorer = get_active_scorer()
     try:
-        probability = scorer.score_bytes(image_bytes)
+        score = scorer.score_bytes(image_bytes)
     except ImageError as error:
         raise ImageUnreadable(f"The image could not be read: {error}") from error
     except ModelCardError as error:
         raise ModelUnavailable(f"Model {model_version.version} cannot score images: {error}") from error
     # The row's threshold is the card's, copied at registration (training/card.py: the card is its one source).
+    threshold = float(model_version.threshold)
+    interpretation = scorer.interpret(score, threshold=threshold)
     return InferenceResult(
-        melanoma_probability=probability,
-        threshold=float(model_version.threshold),
+        score=score,
+        melanoma_probability=interpretation.melanoma_probability,
+        risk_level=interpretation.risk_level,
+        threshold=threshold,
         model_version=model_version.version,
         model_version_id=model_version.pk,
     )

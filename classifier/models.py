@@ -52,9 +52,17 @@ class Prediction(models.Model):
         LOW_RISK = "low_risk", "Low risk"
 
         @classmethod
-        def for_score(cls, *, melanoma_probability: float, threshold: float) -> Prediction.Verdict:
-            """The decision rule, the same everywhere: at or above the threshold, refer."""
-            return cls.REFER if melanoma_probability >= threshold else cls.LOW_RISK
+        def for_score(cls, *, score: float, threshold: float) -> Prediction.Verdict:
+            """The decision rule, the same everywhere: the model's raw score at or above the threshold, refer
+            (the threshold is set on raw scores; the calibrated probability is only for people to read)."""
+            return cls.REFER if score >= threshold else cls.LOW_RISK
+
+    class RiskLevel(models.TextChoices):
+        # low ends at the referral threshold (verdict low_risk); the model card holds the other boundary and
+        # what each level meant when the model was tested (lesion_model.calibration).
+        LOW = "low", "Low"
+        MODERATE = "moderate", "Moderate"
+        HIGH = "high", "High"
 
     class BodySite(models.TextChoices):
         HEAD_NECK = "head_neck", "Head / neck"
@@ -85,7 +93,12 @@ class Prediction(models.Model):
     bleeding = models.BooleanField("it bleeds or crusts", default=False)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    # The model's raw output: what the threshold applies to. Not a probability (class weights inflate it).
+    score = models.FloatField(null=True, blank=True)
+    # The score mapped through the model card's calibration; None when the model has no calibration.
     melanoma_probability = models.FloatField(null=True, blank=True)
+    # NULL until scored (the API shows null, not ""), like the numbers beside it.
+    risk_level = models.CharField(max_length=16, choices=RiskLevel.choices, null=True, blank=True)  # noqa: DJ001
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True, db_index=True)
     threshold = models.FloatField(null=True, blank=True)
     model_version = models.ForeignKey(
@@ -128,3 +141,11 @@ class Prediction(models.Model):
     def symptoms(self) -> list[str]:
         """The ticked symptom answers, in words."""
         return [str(self._meta.get_field(name).verbose_name) for name in self.SYMPTOM_FIELDS if getattr(self, name)]
+
+    def risk_level_measurement(self) -> dict | None:
+        """What this prediction's level meant when its model was tested (the card's risk_levels), if known."""
+        if not self.risk_level or self.model_version is None:
+            return None
+        levels = (self.model_version.card or {}).get("risk_levels") or {}
+        measured = (levels.get("levels") or {}).get(self.risk_level)
+        return measured if isinstance(measured, dict) else None

@@ -1,4 +1,7 @@
-"""Scoring images with an exported model folder (`model.tflite` + `model_card.json`): melanoma probabilities.
+"""Scoring images with an exported model folder (`model.tflite` + `model_card.json`): melanoma scores.
+
+`score_*` return the model's raw melanoma score (what the threshold and ROC figures are about);
+`interpret` turns one into the calibrated probability and risk level of the card (lesion_model.calibration).
 
 The Celery worker (classifier.inference), `manage.py predict_images` and evaluation all score through
 `MelanomaScorer`, so the figures evaluation reports describe the model as it is served.
@@ -15,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from lesion_model.calibration import Interpretation, calibration_from_card, interpret, risk_levels_from_card
 from lesion_model.decode import ImageError, ImageSource
 from lesion_model.litert import LiteRTModel, ModelFileError
 from lesion_model.model_card import TFLITE_FILENAME, ModelCardError, read_model_card
@@ -39,7 +43,9 @@ class MelanomaScorer:
             self.threshold = float(self.card["threshold"])
             self.normalisation = Normalisation.from_card(self.card["normalisation"])
             self.melanoma_index = int(self.card.get("melanoma_index", 1))
-        except (TypeError, ValueError) as error:
+            self.calibration = calibration_from_card(self.card)
+            self.risk_levels = risk_levels_from_card(self.card)
+        except (TypeError, ValueError, KeyError) as error:
             raise ModelCardError(f"{self.model_dir}: unusable model card: {error}") from error
         self.version = str(self.card["version"])
         try:
@@ -50,6 +56,15 @@ class MelanomaScorer:
             )
         except ModelFileError as error:
             raise ModelCardError(f"{self.model_dir}: {error}") from error
+
+    def interpret(self, score: float, *, threshold: float | None = None) -> Interpretation:
+        """Calibrated probability (None when the card has no calibration) and risk level of a raw score."""
+        return interpret(
+            score,
+            threshold=self.threshold if threshold is None else threshold,
+            calibration=self.calibration,
+            levels=self.risk_levels,
+        )
 
     def score_array(self, model_input: np.ndarray) -> float:
         """Melanoma probability for one preprocessed HxWx3 float32 input."""

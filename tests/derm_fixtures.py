@@ -107,3 +107,22 @@ def make_class_folders(root: Path, *, classes: dict[str, int] | None = None, spl
                 folder = root / split / class_name if split else root / class_name
                 write_image(folder / f"img_{index}.png", seed=seed, melanoma=class_name in {"melanoma", "malignant"})
     return root
+
+
+def make_isic2017(root: Path, *, parts: dict[str, int] | None = None, seed: int = 50_000) -> Path:
+    """ISIC 2017 as ../shared/derm/isic2017 has it: train.csv (image_name, diagnosis, target, split) + jpeg/.
+
+    `parts` maps each split-column value to its number of images; every third image is a melanoma.
+    """
+    parts = parts or {"train": 9, "valid": 6, "test": 6}
+    rows = []
+    index = 0
+    for part, count in parts.items():
+        for _ in range(count):
+            melanoma = index % 3 == 0
+            image = f"ISIC_{seed + index:07d}"
+            write_image(root / "jpeg" / f"{image}.jpg", seed=seed + index, melanoma=melanoma)
+            rows.append([image, "melanoma" if melanoma else "nevus", int(melanoma), part])
+            index += 1
+    write_csv(root / "train.csv", ["image_name", "diagnosis", "target", "split"], rows)
+    return root

@@ -58,12 +58,19 @@ class PredictionFactory(factory.django.DjangoModelFactory):
     class Params:
         done = factory.Trait(
             status=Prediction.Status.DONE,
+            score=0.82,
             melanoma_probability=0.82,
             model_version=factory.SubFactory(ModelVersionFactory),
             threshold=factory.SelfAttribute("model_version.threshold"),
             verdict=factory.LazyAttribute(
-                lambda row: Prediction.Verdict.for_score(
-                    melanoma_probability=row.melanoma_probability, threshold=row.model_version.threshold
+                lambda row: Prediction.Verdict.for_score(score=row.score, threshold=row.model_version.threshold)
+            ),
+            # The level a model without calibration gives: low below the threshold, moderate at or above it.
+            risk_level=factory.LazyAttribute(
+                lambda row: (
+                    Prediction.RiskLevel.MODERATE
+                    if row.score >= row.model_version.threshold
+                    else Prediction.RiskLevel.LOW
                 )
             ),
             completed_at=factory.LazyFunction(timezone.now),

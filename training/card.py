@@ -22,27 +22,49 @@ from training.model_card import write_model_card
 
 DATA_LICENCES = {
     "ham10000": "HAM10000 (Tschandl et al. 2018, doi:10.7910/DVN/DBW86T): CC BY-NC 4.0 - non-commercial use only",
+    "isic2017": (
+        "ISIC 2017 challenge data (Codella et al. 2017, arXiv:1710.05006): non-commercial research use "
+        "(treated like CC BY-NC 4.0)"
+    ),
+    "ph2": (
+        "PH2 dermoscopic database (Mendonca et al. 2013, doi:10.1109/EMBC.2013.6610779): free for research and "
+        "benchmarking, cite the paper"
+    ),
+    "isic-sample": "ISIC Archive UDA-1 (International Skin Imaging Collaboration): CC0 1.0",
 }
 UNKNOWN_LICENCE = "see source"
 WEIGHTS_LICENCE = "torchvision MobileNetV2 ImageNet weights (BSD-3-Clause torchvision; package MIT)"
-MODEL_LICENCE = "inherits the most restrictive data licence (HAM10000: CC BY-NC 4.0 - non-commercial)"
+MODEL_LICENCE = (
+    "inherits the most restrictive data licence: non-commercial research use (HAM10000 CC BY-NC 4.0; ISIC 2017 "
+    "non-commercial research; PH2 research and benchmarking)"
+)
 INTENDED_USE = (
     "A screening aid that flags skin lesions for a dermatologist's examination; not a diagnosis. "
     "Trained on dermoscopic images; photographs taken without a dermatoscope are outside its training data."
 )
 PREPROCESSING = "lesion_model.preprocessing.load_image: upright, RGB, sRGB, squash-resize to input_size"
-OUTPUT = "softmax over class_names; melanoma probability = sum over melanoma_indices"
+OUTPUT = (
+    "softmax over class_names; raw melanoma score = sum over melanoma_indices (threshold and ROC figures are on "
+    "it); melanoma_probability = calibration applied to the score; risk level from risk_levels.boundaries"
+)
 
 
 def data_licence(source: str) -> str:
     return next((text for key, text in DATA_LICENCES.items() if key in source.lower()), UNKNOWN_LICENCE)
 
 
-def threshold_rule(confidence: float | None) -> str:
-    return "highest threshold whose validation sensitivity reaches target_sensitivity" + (
+def threshold_rule(confidence: float | None, *, per_source: bool = False) -> str:
+    pooled = "highest threshold whose validation sensitivity reaches target_sensitivity" + (
         f" as a one-sided {confidence:.0%} Wilson lower confidence bound"
         if confidence is not None
         else " (point estimate)"
+    )
+    if not per_source:
+        return pooled
+    return (
+        f"the lowest (most conservative) of: the {pooled} on the pooled validation split, and for every "
+        "validation source the highest threshold whose sensitivity on that source alone reaches "
+        "target_sensitivity (point estimate); so the target holds on each source, not only pooled"
     )
 
 
@@ -80,22 +102,35 @@ class SourceMetrics:
         return values
 
 
+_METRIC_TABLES = ("validation_by_source", "cross_source", "external", "test")
+
+
 @dataclass(frozen=True)
 class CardMetrics:
-    validation: SourceMetrics  # the lesion-grouped validation split the threshold was chosen on
+    validation: SourceMetrics  # the validation split the threshold was chosen on, all sources pooled
+    # Each table: name -> metrics, absent (not empty) in the JSON when there is nothing in it.
+    validation_by_source: dict[str, SourceMetrics] = field(default_factory=dict)  # the same split, per source
+    # train_model --cross-source: each source left out, the recipe trained on the others (threshold chosen by
+    # the recipe's rule on their validation split), scored on all of the left-out source's images.
+    cross_source: dict[str, SourceMetrics] = field(default_factory=dict)
     external: dict[str, SourceMetrics] = field(default_factory=dict)  # folder name -> metrics; never trained on
+    # Test sets (isic2017 part test, isic-sample) scored once for the final model, never used for a choice.
+    test: dict[str, SourceMetrics] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CardMetrics:
-        return cls(
-            validation=SourceMetrics.from_dict(values["validation"]),
-            external={name: SourceMetrics.from_dict(metrics) for name, metrics in values.get("external", {}).items()},
-        )
+        tables = {
+            name: {key: SourceMetrics.from_dict(metrics) for key, metrics in values.get(name, {}).items()}
+            for name in _METRIC_TABLES
+        }
+        return cls(validation=SourceMetrics.from_dict(values["validation"]), **tables)
 
     def to_dict(self) -> dict[str, Any]:
         values: dict[str, Any] = {"validation": self.validation.to_dict()}
-        if self.external:  # absent, not empty, when no external folder was given
-            values["external"] = {name: metrics.to_dict() for name, metrics in self.external.items()}
+        for name in _METRIC_TABLES:
+            table = getattr(self, name)
+            if table:  # absent, not empty, when there is nothing in it
+                values[name] = {key: metrics.to_dict() for key, metrics in table.items()}
         return values
 
 
@@ -106,6 +141,13 @@ class DataSource:
     images: int
     melanoma: int
     licence: str
+    parts: list[str] | None = None  # the parts of the folder's split column used (e.g. train, valid); None: all
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        if self.parts is None:
+            del values["parts"]
+        return values
 
 
 @dataclass(frozen=True)
@@ -117,11 +159,22 @@ class DataSummary:
     validation_diagnoses: dict[str, int]
     split: str  # "..., val_fraction 0.2, seed 0": evaluate_model reproduces the split from it
     skipped_images: int
+    # How sources were weighted in training (training.weighting) and each one's share of the total weight.
+    source_weighting: str | None = None
+    source_weight_shares: dict[str, float] | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DataSummary:
         sources = {name: DataSource(**source) for name, source in values["sources"].items()}
         return cls(**{**values, "sources": sources})
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["sources"] = {name: source.to_dict() for name, source in self.sources.items()}
+        for key in ("source_weighting", "source_weight_shares"):
+            if values[key] is None:
+                del values[key]
+        return values
 
 
 @dataclass(frozen=True)
@@ -152,6 +205,11 @@ class ModelCard:
     training_machine: str
     litert_max_abs_diff: float
     licences: Licences
+    # lesion_model.calibration: Calibration.to_card() and RiskLevels.to_card(); None on older cards.
+    calibration: dict[str, Any] | None = None
+    risk_levels: dict[str, Any] | None = None
+    # Each candidate of the per-source threshold rule ("pooled" and one per validation source); the lowest won.
+    threshold_candidates: dict[str, float] | None = None
     intended_use: str = INTENDED_USE
     preprocessing: str = PREPROCESSING
     output: str = OUTPUT
@@ -178,11 +236,14 @@ class ModelCard:
         card.update(
             normalisation=self.normalisation.to_card(),
             metrics=self.metrics.to_dict(),
-            data=asdict(self.data),
+            data=self.data.to_dict(),
             licences=asdict(self.licences),
             # Redundant with melanoma_indices, but serving falls back to it and readers know the key.
             melanoma_index=self.melanoma_indices[0],
         )
+        for key in ("calibration", "risk_levels", "threshold_candidates"):
+            if card[key] is None:  # older cards have neither key: their round trip stays exact
+                del card[key]
         return card
 
     def write(self, model_dir: Path) -> Path:

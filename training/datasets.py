@@ -7,9 +7,13 @@ Supported layouts (images may sit anywhere below the folder; they are found by f
   (2019 adds SCC, UNK), images in a `*_Input/` folder. Melanoma = MEL == 1; dx = the hot column, lower-cased.
   A CSV with `image` and `lesion_id` columns (ISIC 2018's LesionGroupings, 2019's Metadata) supplies groups.
 - ISIC 2020: `train.csv` (image_name, patient_id, ..., diagnosis, benign_malignant, target), images in
-  `jpeg/` or `train/`. Melanoma = target == 1; group = patient_id when present.
+  `jpeg/` or `train/`. Melanoma = target == 1; group = patient_id when present. An optional `split` column
+  (ISIC 2017's own train / valid / test parts) becomes `Sample.part`.
 - Class folders: ROOT/<class>/*.jpg, optionally under train/, test/ or val/. Folders named melanoma,
   malignant or mel are positive.
+
+A folder may be limited to some parts of its `split` column: `DataFolder.parse("DIR:train,valid")` (what
+`train_model --data` accepts). A part filter on a folder without a split column is an error, never ignored.
 
 Every image is checked (present, opens with Pillow, not a duplicate by name or by content). Problems raise a
 `DatasetError` that lists them, or with `skip_bad=True` the bad images are left out and listed in
@@ -75,6 +79,28 @@ class Sample:
     dx: str | None  # diagnosis code when the layout has one ("mel", "nv", ...)
     group: str  # lesion / patient id, prefixed with the source so groups never collide across datasets
     source: str
+    part: str | None = None  # the dataset's own split column ("train", "valid", "test"), when it has one
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """A labelled folder, optionally limited to some parts of its `split` column."""
+
+    root: Path
+    parts: tuple[str, ...] | None = None  # None: every image
+
+    @classmethod
+    def parse(cls, text: str | Path) -> DataFolder:
+        """ "DIR" or "DIR:part,part" (e.g. "../shared/derm/isic2017:train,valid")."""
+        text = str(text)
+        folder, sep, suffix = text.rpartition(":")
+        # Only a suffix that looks like part names is one: "C:/data" or a folder named "a:b/c" stays a path.
+        if sep and folder and re.fullmatch(r"[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*", suffix) and not Path(text).exists():
+            return cls(Path(folder), tuple(part.strip().lower() for part in suffix.split(",")))
+        return cls(Path(text))
+
+    def __str__(self) -> str:
+        return f"{self.root}:{','.join(self.parts)}" if self.parts else str(self.root)
 
 
 @dataclass(frozen=True)
@@ -92,6 +118,7 @@ class Dataset:
     layouts: dict[str, str] = field(default_factory=dict)  # source name -> layout
     roots: dict[str, Path] = field(default_factory=dict)  # source name -> folder
     skipped: list[BadImage] = field(default_factory=list)
+    parts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source name -> parts kept (when limited)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -106,7 +133,8 @@ class Dataset:
 
     def summary(self) -> str:
         parts = [
-            f"{source} ({self.layouts[source]}): {count} images, "
+            f"{source}{':' + ','.join(self.parts[source]) if source in self.parts else ''} "
+            f"({self.layouts[source]}): {count} images, "
             f"{sum(s.label for s in self.samples if s.source == source)} melanoma"
             for source, count in Counter(sample.source for sample in self.samples).items()
         ]
@@ -135,6 +163,7 @@ class _Entry:
     dx: str | None
     group: str
     path: Path | None = None  # known up front for class folders
+    part: str | None = None
 
 
 class _ImageIndex:
@@ -149,22 +178,27 @@ class _ImageIndex:
                     self.by_stem[os.path.splitext(name)[0]].append(Path(directory) / name)
 
 
-def load_dataset(root: Path, *, skip_bad: bool = False) -> Dataset:
+def load_dataset(root: Path | DataFolder, *, skip_bad: bool = False) -> Dataset:
     """Read one labelled folder in any supported layout."""
     return load_datasets([root], skip_bad=skip_bad)
 
 
-def load_datasets(roots: Iterable[Path], *, skip_bad: bool = False) -> Dataset:
+def load_datasets(roots: Iterable[Path | DataFolder], *, skip_bad: bool = False) -> Dataset:
     """Read several labelled folders into one dataset; duplicates are also checked across folders."""
-    roots = [Path(root) for root in roots]
+    folders = [root if isinstance(root, DataFolder) else DataFolder(Path(root)) for root in roots]
+    roots = [folder.root for folder in folders]
     if not roots:
         raise DatasetError("No dataset folder given.")
     per_source: list[tuple[str, str, Path, list[_Entry], _ImageIndex]] = []
     used_names: set[str] = set()
-    for root in roots:
-        layout, entries, index = _read_layout(root)
-        source = _unique_source_name(root, used_names)
-        per_source.append((source, layout, root, entries, index))
+    parts_of: dict[str, tuple[str, ...]] = {}
+    for folder in folders:
+        layout, entries, index = _read_layout(folder.root)
+        source = _unique_source_name(folder.root, used_names)
+        if folder.parts is not None:
+            entries = _select_parts(folder, entries)
+            parts_of[source] = folder.parts
+        per_source.append((source, layout, folder.root, entries, index))
 
     problems: list[BadImage] = []
     located: list[tuple[str, _Entry, Path]] = []
@@ -185,7 +219,14 @@ def load_datasets(roots: Iterable[Path], *, skip_bad: bool = False) -> Dataset:
             continue
         first_with_digest[digest] = path
         samples.append(
-            Sample(path=path, label=entry.label, dx=entry.dx, group=f"{source}/{entry.group}", source=source)
+            Sample(
+                path=path,
+                label=entry.label,
+                dx=entry.dx,
+                group=f"{source}/{entry.group}",
+                source=source,
+                part=entry.part,
+            )
         )
 
     layouts = {source: layout for source, layout, *_ in per_source}
@@ -199,7 +240,34 @@ def load_datasets(roots: Iterable[Path], *, skip_bad: bool = False) -> Dataset:
         )
     if not samples:
         raise DatasetError(f"No usable images in {', '.join(str(root) for root in roots)}.", problems)
-    return Dataset(samples=samples, layouts=layouts, roots=folders, skipped=problems)
+    return Dataset(samples=samples, layouts=layouts, roots=folders, skipped=problems, parts=parts_of)
+
+
+def _select_parts(folder: DataFolder, entries: list[_Entry]) -> list[_Entry]:
+    present = sorted({entry.part for entry in entries if entry.part is not None})
+    if not present:
+        raise DatasetError(f"{folder}: {folder.root} has no split column, so parts cannot be chosen; drop ':...'.")
+    unknown = [part for part in folder.parts or () if part not in present]
+    if unknown:
+        raise DatasetError(f"{folder}: no part named {', '.join(unknown)}; this folder has {', '.join(present)}.")
+    return [entry for entry in entries if entry.part in (folder.parts or ())]
+
+
+def select_part(dataset: Dataset, part: str) -> Dataset:
+    """Only the images whose split column equals `part` (evaluate_model --subset)."""
+    present = sorted({sample.part for sample in dataset.samples if sample.part is not None})
+    if not present:
+        raise DatasetError(f"--subset {part}: the data has no split column to select from.")
+    samples = [sample for sample in dataset.samples if sample.part == part]
+    if not samples:
+        raise DatasetError(f"--subset {part}: no image is in that part; the data has {', '.join(present)}.")
+    return Dataset(
+        samples=samples,
+        layouts=dataset.layouts,
+        roots=dataset.roots,
+        skipped=dataset.skipped,
+        parts={source: (part,) for source in dataset.roots},
+    )
 
 
 def _locate_entries(
@@ -382,6 +450,7 @@ def _read_isic2020(train_csv: Path) -> list[_Entry]:
                 label=label,
                 dx=ISIC2020_DX_CODES.get(diagnosis, diagnosis) or None,
                 group=row.get("patient_id") or row["image_name"],
+                part=row.get("split", "").lower() or None,
             )
         )
     return entries

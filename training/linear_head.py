@@ -38,12 +38,19 @@ class LinearHead:
 
 
 def fit_logistic_head(
-    features: np.ndarray, targets: np.ndarray, *, n_classes: int, c: float, max_iter: int = 3000
+    features: np.ndarray,
+    targets: np.ndarray,
+    *,
+    n_classes: int,
+    c: float,
+    max_iter: int = 3000,
+    sample_weight: np.ndarray | None = None,
 ) -> LinearHead:
     """Multinomial logistic regression on standardised features with balanced class weights.
 
     Balanced weights: melanoma is 8 % of HAM10000 and the threshold is later set for 90 % sensitivity, so
-    the fit should rank melanomas well rather than be calibrated to the training prevalence.
+    the fit should rank melanomas well rather than be calibrated to the training prevalence. With
+    `sample_weight` (training.weighting: classes balanced within each source) those replace the class weights.
     """
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
     from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
@@ -52,8 +59,8 @@ def fit_logistic_head(
     if present.size < 2:
         raise ValueError("The training split holds a single class; a classifier needs at least two.")
     scaler = StandardScaler().fit(features)
-    model = LogisticRegression(C=c, max_iter=max_iter, class_weight="balanced")
-    model.fit(scaler.transform(features), targets)
+    model = LogisticRegression(C=c, max_iter=max_iter, class_weight="balanced" if sample_weight is None else None)
+    model.fit(scaler.transform(features), targets, sample_weight=sample_weight)
     # Scatter sklearn's coefficients (one row for binary, one per seen class otherwise) into all n_classes.
     coef = np.zeros((n_classes, features.shape[1]))
     intercept = np.zeros(n_classes)

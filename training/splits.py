@@ -49,3 +49,48 @@ def grouped_stratified_split(
         warnings.simplefilter("ignore", UserWarning)
         train_index, val_index = next(splitter.split(np.zeros(len(samples)), labels, groups))
     return [samples[i] for i in sorted(train_index)], [samples[i] for i in sorted(val_index)]
+
+
+VALIDATION_PART = "valid"
+
+
+class _Sourced(_Labelled, Protocol):
+    source: str
+    part: str | None
+
+
+SourcedT = TypeVar("SourcedT", bound=_Sourced)
+
+
+def split_by_source(
+    samples: Sequence[SourcedT], *, val_fraction: float = 0.2, seed: int = 0
+) -> tuple[list[SourcedT], list[SourcedT]]:
+    """Train / validation, decided per source, so every source is represented on both sides.
+
+    A source with its own split column and a `valid` part (ISIC 2017) keeps its challenge split: `valid` is
+    validation, every other part it was given is training. Any other source is split by
+    `grouped_stratified_split` on its own samples. With one source and no split column this is exactly
+    `grouped_stratified_split(samples)`, so the split of a single-source card is reproduced unchanged.
+    """
+    by_source: dict[str, list[SourcedT]] = {}
+    for sample in samples:
+        by_source.setdefault(sample.source, []).append(sample)
+    train: list[SourcedT] = []
+    val: list[SourcedT] = []
+    for source_samples in by_source.values():
+        if any(sample.part == VALIDATION_PART for sample in source_samples):
+            train += [sample for sample in source_samples if sample.part != VALIDATION_PART]
+            val += [sample for sample in source_samples if sample.part == VALIDATION_PART]
+        else:
+            source_train, source_val = grouped_stratified_split(source_samples, val_fraction=val_fraction, seed=seed)
+            train += source_train
+            val += source_val
+    return train, val
+
+
+def describe_split(val_fraction: float, seed: int) -> str:
+    """The card's data.split text; evaluate_model reads val_fraction and seed back from it."""
+    return (
+        f"per source: a source's own '{VALIDATION_PART}' part when its split column has one, otherwise grouped by "
+        f"lesion/patient, stratified, val_fraction {val_fraction}, seed {seed}"
+    )

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from classifier.answers import verdict_text
 from classifier.models import ModelVersion, Prediction
+from classifier.risk_wording import level_meaning
 
 
 class PredictionCreateSerializer(serializers.Serializer):
@@ -33,6 +34,17 @@ class PredictionSerializer(serializers.ModelSerializer):
         slug_field="version", read_only=True
     )
     verdict_text = serializers.SerializerMethodField(help_text="The answer in words, as the pages word it.")
+    score = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="The model's raw output (what the threshold applies to)."
+    )
+    melanoma_probability = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="The score calibrated on validation data (see the model card); null when the model has none.",
+    )
+    risk_level_meaning = serializers.SerializerMethodField(
+        help_text="What this level meant when the model was tested, in plain words."
+    )
     url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
@@ -43,7 +55,10 @@ class PredictionSerializer(serializers.ModelSerializer):
             "id",
             "url",
             "status",
+            "risk_level",
+            "risk_level_meaning",
             "melanoma_probability",
+            "score",
             "verdict",
             "verdict_text",
             "threshold",
@@ -72,7 +87,10 @@ class PredictionSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
     def get_verdict_text(self, prediction: Prediction) -> str:
-        return verdict_text(prediction.verdict)
+        return verdict_text(prediction.verdict, prediction.risk_level)
+
+    def get_risk_level_meaning(self, prediction: Prediction) -> str:
+        return level_meaning(prediction.risk_level, prediction.risk_level_measurement)
 
     def get_url(self, prediction: Prediction) -> str:
         return self._absolute(reverse("api:prediction-detail", args=[prediction.pk]))

@@ -87,22 +87,28 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
         raise
     inference_ms = (time.perf_counter() - started) * 1000.0
 
-    probability = float(result.melanoma_probability)
+    score = float(result.score)
+    probability = result.melanoma_probability
     threshold = float(result.threshold)
-    if not (math.isfinite(probability) and 0.0 <= probability <= 1.0):
+    if not (math.isfinite(score) and 0.0 <= score <= 1.0) or (
+        probability is not None and not (math.isfinite(probability) and 0.0 <= probability <= 1.0)
+    ):
         # A broken model (e.g. NaN outputs) must not produce a verdict; NaN would also be stored as NULL.
-        logger.error("Model %s returned %r for prediction %s", result.model_version, probability, prediction_id)
+        logger.error("Model %s returned %r for prediction %s", result.model_version, score, prediction_id)
         return prediction_fail(
             prediction_id=prediction_id,
             reason="The model could not score this photo. The team has been notified; please try again later.",
             kind="invalid_score",
         )
     # Only a row that is still ours (running) is written: it may have been deleted meanwhile.
-    verdict = Prediction.Verdict.for_score(melanoma_probability=probability, threshold=threshold)
+    # The threshold applies to the raw score; the calibrated probability is for people to read.
+    verdict = Prediction.Verdict.for_score(score=score, threshold=threshold)
     completed_at = timezone.now()
     updated = Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
         status=Status.DONE,
+        score=score,
         melanoma_probability=probability,
+        risk_level=result.risk_level,
         threshold=threshold,
         verdict=verdict,
         model_version_id=result.model_version_id,

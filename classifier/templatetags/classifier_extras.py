@@ -2,15 +2,19 @@ import math
 
 from django import template
 
-from classifier.answers import Answer, answer_for
+from classifier.answers import ANSWERS, Answer, answer_for, answer_for_prediction
+from classifier.risk_wording import level_meaning
 
 register = template.Library()
 
 
 @register.simple_tag
-def answer(verdict: str | None) -> Answer | None:
-    """`{% answer prediction.verdict as result %}`: the one wording of that answer (classifier/answers.py)."""
-    return answer_for(verdict)
+def answer(prediction_or_verdict) -> Answer | None:
+    """The one wording of an answer (classifier/answers.py): `{% answer prediction as result %}` (by its risk
+    level, else its verdict), `{% answer "high" as result %}` (a level) or `{% answer "refer" as result %}`."""
+    if isinstance(prediction_or_verdict, str):
+        return ANSWERS.get(prediction_or_verdict) or answer_for(prediction_or_verdict)
+    return answer_for_prediction(prediction_or_verdict)
 
 
 @register.filter
@@ -49,3 +53,9 @@ def risk_label(prediction) -> str:
 
     steps = next_steps_for(prediction)
     return steps.label if steps else ""
+
+
+@register.simple_tag
+def risk_meaning(prediction) -> str:
+    """What the prediction's risk level meant in tests, in words ("In our tests, about 12 in 100 ...")."""
+    return level_meaning(prediction.risk_level, prediction.risk_level_measurement)

@@ -66,7 +66,7 @@ def make_prediction(ui_private_media):
 
     def make(*, user, status: str = "queued", probability: float = 0.82, **fields) -> Prediction:
         if status == Prediction.Status.DONE:
-            fields.update(done=True, melanoma_probability=probability)
+            fields.update(done=True, score=probability, melanoma_probability=probability)
         elif status == Prediction.Status.FAILED:
             fields["failed"] = True
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -178,7 +179,10 @@ def test_detail_owner_sees_all_fields(alice, alice_prediction):
     response = client_for(alice).get(detail_url(alice_prediction.pk))
     assert response.status_code == 200
     body = response.json()
-    for field in ("id", "status", "melanoma_probability", "verdict", "threshold", "model_version", "body_site"):
+    for field in (
+        "id", "status", "risk_level", "risk_level_meaning", "melanoma_probability", "score", "verdict", "threshold",
+        "model_version", "body_site",
+    ):  # fmt: skip
         assert field in body
     for field in ("error", "created_at", "completed_at", "image_url", "thumbnail_url", "url"):
         assert field in body
@@ -193,7 +197,10 @@ def test_detail_of_a_done_prediction(alice, alice_prediction, active_model):
     prediction_run(prediction_id=alice_prediction.pk)
     body = client_for(alice).get(detail_url(alice_prediction.pk)).json()
     assert body["status"] == "done"
-    assert 0 <= body["melanoma_probability"] <= 1
+    assert 0 <= body["score"] <= 1
+    # The tiny model's card has no calibration: no probability is invented, the level comes from the threshold.
+    assert body["melanoma_probability"] is None
+    assert body["risk_level"] == ("moderate" if body["score"] >= body["threshold"] else "low")
     assert body["model_version"] == active_model.version
     assert body["verdict"] in {"refer", "low_risk"}
     assert body["completed_at"]
@@ -271,3 +278,14 @@ def test_openapi_schema_lists_the_endpoints():
     paths = response.json()["paths"]
     assert {"/api/token/", "/api/predictions/", "/api/predictions/{id}/"} <= set(paths)
     assert "202" in paths["/api/predictions/"]["post"]["responses"]
+
+
+def test_openapi_schema_describes_the_result_fields():
+    schema = APIClient().get(reverse("api:schema"), {"format": "json"}).json()
+    prediction = schema["components"]["schemas"]["Prediction"]["properties"]
+    for field in ("risk_level", "risk_level_meaning", "melanoma_probability", "score", "threshold", "verdict"):
+        assert field in prediction, field
+    assert prediction["melanoma_probability"]["nullable"] is True
+    assert "calibrated" in prediction["melanoma_probability"]["description"]
+    levels = schema["components"]["schemas"].get("RiskLevelEnum", {}).get("enum") or prediction["risk_level"]
+    assert "high" in json.dumps(levels)

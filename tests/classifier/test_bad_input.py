@@ -176,7 +176,7 @@ def _check_accepted_upload(case: Case, entry_point: str, response, request, medi
     request.getfixturevalue("active_model")
     done = prediction_run(prediction_id=prediction.pk)
     assert done.status == Prediction.Status.DONE, done.error
-    assert 0.0 <= done.melanoma_probability <= 1.0
+    assert 0.0 <= done.score <= 1.0
     assert done.verdict in Prediction.Verdict.values
 
 

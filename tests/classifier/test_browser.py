@@ -143,7 +143,6 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
 
     from classifier.answers import ANSWERS
     from classifier.models import Prediction
-    from classifier.templatetags.classifier_extras import percent
 
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
@@ -217,8 +216,10 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
     expect(verdict).to_have_text(re.compile("|".join(re.escape(answer.title) for answer in ANSWERS.values())))
     panel = page.locator("#result-panel")
-    expect(panel).to_contain_text("Melanoma probability")
-    expect(panel).to_contain_text("Model's threshold")
+    # Issue 10: the level in words, never "looks benign", no bare percentage.
+    expect(panel.get_by_test_id("risk-level")).to_have_text(re.compile(r"Low|Moderate|High"))
+    expect(panel).not_to_contain_text("benign")
+    expect(panel).not_to_contain_text("%")
     expect(panel).to_contain_text(active_model.version)
     expect(panel).to_contain_text("screening aid, not a diagnosis")
 
@@ -227,13 +228,13 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     assert prediction.user.username == "patient1"
     assert prediction.body_site == "trunk"
     # A real number, not NaN (which SQLite stores as NULL) or a missing one: the verdict must rest on it.
-    assert prediction.melanoma_probability is not None
-    assert 0.0 <= prediction.melanoma_probability <= 1.0
-    expect(panel.get_by_test_id("probability")).to_have_text(percent(prediction.melanoma_probability))
+    assert prediction.score is not None
+    assert 0.0 <= prediction.score <= 1.0
+    assert prediction.risk_level in {"low", "moderate", "high"}
     # The photo is really served (through the private view) and rendered.
     assert page.locator(".result-photo img").evaluate("img => img.complete && img.naturalWidth > 0")
     _accessible(page, "result")
-    shows = {"model_version": prediction.model_version.version, "threshold": percent(prediction.threshold)}
+    shows = {"model_version": prediction.model_version.version, "risk_level": prediction.risk_level}
     _shot(page, "result-desktop.png", docs_name="result-page.png", shows=shows)
     _result_page_does_not_jump(browser, context, page.url)
 

@@ -341,3 +341,18 @@ def test_register_models_with_nothing_shipped(tmp_path, settings):
 
     assert "No model folders under" in stdout
     assert "Active model: none" in stdout
+
+
+def test_evaluate_model_subset_selects_one_part_of_the_split_column(active_model, tmp_path):
+    from tests.derm_fixtures import make_isic2017
+
+    data = make_isic2017(tmp_path / "isic2017", parts={"train": 6, "valid": 3, "test": 5})
+
+    result = json.loads(run("evaluate_model", "--data", str(data), "--subset", "test", "--json")[0])
+
+    assert (result["n_images"], result["subset"]) == (5, "test")
+    with pytest.raises(CommandError, match="no image is in that part; the data has test, train, valid"):
+        run("evaluate_model", "--data", str(data), "--subset", "holdout")
+    ham = make_ham10000(tmp_path / "ham", n_lesions=5, images_per_lesion=1)
+    with pytest.raises(CommandError, match="no split column"):
+        run("evaluate_model", "--data", str(ham), "--subset", "test")

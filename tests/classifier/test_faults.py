@@ -112,7 +112,7 @@ def test_worker_killed_mid_task_redelivers_and_completes_once(
     writer.join(timeout=10)
     assert done.status == Prediction.Status.DONE, (done.error, stack.log_tail("worker"))
     assert done.attempts == 2  # claimed by the killed run and by the redelivery, completed once
-    assert 0.0 <= done.melanoma_probability <= 1.0
+    assert 0.0 <= done.score <= 1.0
     assert "WorkerLostError" in stack.log("worker") or "exited with" in stack.log("worker")
 
 

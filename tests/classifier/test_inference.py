@@ -36,7 +36,7 @@ def _copy_model(source, target, version):
 @pytest.mark.django_db
 def test_predict_with_the_active_model(active_model, make_image_bytes):
     result = predict_melanoma(make_image_bytes("JPEG", width=640, height=480))
-    assert 0.0 <= result.melanoma_probability <= 1.0
+    assert 0.0 <= result.score <= 1.0
     assert result.threshold == active_model.threshold
     assert result.model_version == active_model.version
     assert result.model_version_id == active_model.pk

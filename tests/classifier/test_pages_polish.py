@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from classifier.answers import ANSWERS, LOW_RISK, REFER, verdict_text
+from classifier.answers import ANSWERS, LOW, MODERATE, verdict_text
 from classifier.models import Prediction
 from tests.classifier.page_helpers import lesion_jpeg
 from tests.factories import api_token_for
@@ -33,7 +33,7 @@ def _client_for(user) -> Client:
 # --- one wording per answer ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("probability", "answer"), [(0.91, REFER), (0.05, LOW_RISK)])
+@pytest.mark.parametrize(("probability", "answer"), [(0.91, MODERATE), (0.05, LOW)])
 def test_each_answer_has_one_wording_on_the_result_page_history_and_api(alice, make_prediction, probability, answer):
     prediction = make_prediction(user=alice, status="done", probability=probability)
     client = _client_for(alice)
@@ -45,7 +45,7 @@ def test_each_answer_has_one_wording_on_the_result_page_history_and_api(alice, m
     assert answer.explanation in result
     assert f">{answer.title}</span>" in history
     assert api.json()["verdict_text"] == answer.title == verdict_text(prediction.verdict)
-    other = LOW_RISK if answer is REFER else REFER
+    other = LOW if answer is MODERATE else MODERATE
     for page in (result, history):
         assert other.title not in page
 

@@ -97,9 +97,9 @@ def test_run_stores_the_result_and_a_second_run_does_nothing(alice, make_upload,
 
     done = prediction_run(prediction_id=prediction.pk)
     assert done.status == Prediction.Status.DONE
-    assert 0.0 <= done.melanoma_probability <= 1.0
+    assert 0.0 <= done.score <= 1.0
     assert done.threshold == pytest.approx(active_model.threshold)
-    expected = "refer" if done.melanoma_probability >= done.threshold else "low_risk"
+    expected = "refer" if done.score >= done.threshold else "low_risk"
     assert done.verdict == expected
     assert done.model_version == active_model
     assert done.inference_ms > 0
@@ -258,7 +258,12 @@ def test_a_model_that_returns_nan_fails_the_prediction_instead_of_a_verdict(alic
 
     def broken_model(image_bytes: bytes) -> inference.InferenceResult:
         return inference.InferenceResult(
-            melanoma_probability=float("nan"), threshold=0.5, model_version="broken", model_version_id=None
+            score=float("nan"),
+            melanoma_probability=None,
+            risk_level="low",
+            threshold=0.5,
+            model_version="broken",
+            model_version_id=None,
         )
 
     monkeypatch.setattr(inference, "predict_melanoma", broken_model)

@@ -24,7 +24,7 @@ def test_upload_is_analysed_by_the_worker(celery_worker, active_model, alice, re
 
     done = wait_for_status(prediction.pk, FINISHED)
     assert done.status == Prediction.Status.DONE, done.error
-    assert 0.0 <= done.melanoma_probability <= 1.0
+    assert 0.0 <= done.score <= 1.0
     assert done.verdict in {"refer", "low_risk"}
     assert done.model_version_id == active_model.pk
     assert done.attempts == 1
@@ -43,7 +43,7 @@ def test_redelivered_message_does_nothing_twice(celery_worker, active_model, ali
     first_again = Prediction.objects.get(pk=first.pk)
     assert first_again.attempts == 1
     assert first_again.completed_at == first.completed_at
-    assert first_again.melanoma_probability == first.melanoma_probability
+    assert first_again.score == first.score
 
 
 def test_no_active_model_fails_with_reason(celery_worker, active_model, alice, make_upload):

@@ -11,7 +11,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from classifier.answers import LOW_RISK
 from classifier.models import Prediction
 from tests.classifier.page_helpers import lesion_jpeg, stored_files
 
@@ -153,23 +152,69 @@ def test_result_page_shows_the_owner_her_note(alice, make_prediction):
     assert "secret note" in response.content.decode()
 
 
-def test_result_page_shows_the_verdict_probability_threshold_and_version(alice, make_prediction):
+def test_result_page_shows_the_verdict_level_and_version_without_a_bare_percentage(alice, make_prediction):
     prediction = make_prediction(user=alice, status="done", probability=0.912)
     html = _client_for(alice).get(reverse("classifier:prediction_detail", args=[prediction.pk])).content.decode()
     assert "Have this lesion checked by a dermatologist" in html
-    assert "91.2%" in html
-    assert "35.0%" in html  # the model's threshold
+    assert "Moderate" in html  # a model without measured levels: the level comes from the threshold alone
+    assert "has no measurement of what this level meant" in html
+    assert "%" not in _panel(html)  # issue 10: no bare percentage on the page
     assert "test-model-1" in html
     assert "screening aid, not a diagnosis" in html
     assert reverse("classifier:prediction_image", args=[prediction.pk]) in html
     assert 'data-finished="true"' in html
 
 
-def test_result_page_low_risk_wording(alice, make_prediction):
+def test_result_page_low_wording_never_says_benign(alice, make_prediction):
     prediction = make_prediction(user=alice, status="done", probability=0.05)
     html = _client_for(alice).get(reverse("classifier:prediction_detail", args=[prediction.pk])).content.decode()
-    assert LOW_RISK.title in html
-    assert "5.0%" in html
+    panel = _panel(html)
+    assert "The photo did not show the features the model looks for" in panel
+    assert "Watch it for change" in panel
+    assert "benign" not in panel
+    assert "%" not in panel
+
+
+MEASURED_LEVELS = {
+    "boundaries": {"moderate_from": 0.35, "high_from": 0.8},
+    "rule": "test",
+    "measured_on": "test",
+    "levels": {
+        "low": {"images": 600, "melanoma": 6, "melanoma_share": 0.01, "share_of_melanomas": 0.05},
+        "moderate": {"images": 300, "melanoma": 36, "melanoma_share": 0.12, "share_of_melanomas": 0.3},
+        "high": {"images": 100, "melanoma": 78, "melanoma_share": 0.78, "share_of_melanomas": 0.65},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("probability", "level", "words"),
+    [
+        (0.05, "low", ["about 1 in 100 lesions with this result were melanoma", "About 5 in 100 melanomas also"]),
+        (0.5, "moderate", ["In our tests, about 12 in 100 lesions with this result were melanoma."]),
+        (0.9, "high", ["about 78 in 100 lesions with this result were melanoma", "soon"]),
+    ],
+)
+def test_result_page_and_history_say_what_the_level_meant(alice, make_prediction, probability, level, words):
+    from classifier.models import ModelVersion, Prediction
+
+    prediction = make_prediction(user=alice, status="done", probability=probability)
+    ModelVersion.objects.filter(pk=prediction.model_version_id).update(card={"risk_levels": MEASURED_LEVELS})
+    Prediction.objects.filter(pk=prediction.pk).update(risk_level=level)
+
+    html = _client_for(alice).get(reverse("classifier:prediction_detail", args=[prediction.pk])).content.decode()
+    panel = _panel(html)
+    for text in words:
+        assert text in panel
+    assert level.capitalize() in panel
+    assert "%" not in panel
+    history = _client_for(alice).get(reverse("classifier:history")).content.decode()
+    assert words[0] in history
+
+
+def _panel(html: str) -> str:
+    start = html.index('id="result-panel"')
+    return html[start : html.index("screening aid", start)]
 
 
 def test_queued_result_page_polls_with_the_static_script(alice, make_prediction):
@@ -196,7 +241,8 @@ def test_status_endpoint_answers_the_owner_uncached(alice, make_prediction):
     data = response.json()
     assert data["status"] == "done"
     assert data["finished"] is True
-    assert "77.0%" in data["html"]
+    assert "Have this lesion checked by a dermatologist" in data["html"]
+    assert "%" not in data["html"]
     assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]
 
 
@@ -256,7 +302,7 @@ def test_history_lists_only_my_predictions_newest_first(alice, bob, make_predict
     assert reverse("classifier:prediction_thumbnail", args=[older.pk]) in html
     assert reverse("classifier:prediction_detail", args=[bobs.pk]) not in html
     assert "Head / neck" in html
-    assert "Low risk" in html
+    assert "Low: watch for change" in html
     assert "Failed" in html
 
 

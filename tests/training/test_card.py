@@ -1,4 +1,5 @@
-"""The typed model card reproduces the cards training writes, the shipped one byte for byte."""
+"""The typed model card reproduces the cards training writes, the shipped one byte for byte, and the card of the
+previous shipped model (HAM10000 only, no calibration; kept under tests/training/data) too."""
 
 import json
 from pathlib import Path
@@ -8,20 +9,41 @@ import pytest
 from lesion_model.model_card import CARD_FILENAME, read_model_card
 from training.card import CardMetrics, ModelCard, SourceMetrics, threshold_rule
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "mnv2-224-20261126"
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "mnv2-224-multisource-20261201"
+OLD_CARD = Path(__file__).resolve().parent / "data" / "card_mnv2-224-20261126.json"
 
 
 @pytest.fixture
 def shipped_card() -> dict:
-    return json.loads((SHIPPED / CARD_FILENAME).read_text(encoding="utf-8"))
+    return json.loads(OLD_CARD.read_text(encoding="utf-8"))
 
 
-def test_the_shipped_card_round_trips_byte_for_byte(shipped_card, tmp_path):
+def test_the_shipped_card_round_trips_byte_for_byte(tmp_path):
     card = ModelCard.from_dict(read_model_card(SHIPPED))
 
-    assert card.to_dict() == shipped_card
+    assert card.to_dict() == json.loads((SHIPPED / CARD_FILENAME).read_text(encoding="utf-8"))
     card.write(tmp_path)
     assert (tmp_path / CARD_FILENAME).read_bytes() == (SHIPPED / CARD_FILENAME).read_bytes()
+
+
+def test_the_previous_card_round_trips_byte_for_byte(tmp_path):
+    card = ModelCard.from_dict(json.loads(OLD_CARD.read_text(encoding="utf-8")))
+    card.write(tmp_path)
+    assert (tmp_path / CARD_FILENAME).read_bytes() == OLD_CARD.read_bytes()
+    assert card.calibration is None
+    assert card.risk_levels is None
+
+
+def test_the_shipped_card_holds_issue_10s_tables():
+    card = ModelCard.from_dict(read_model_card(SHIPPED))
+    assert set(card.metrics.cross_source) == {"ham10000", "isic2017", "ph2"}
+    assert set(card.metrics.validation_by_source) == {"ham10000", "isic2017", "ph2"}
+    assert set(card.metrics.test) == {"isic2017-test", "isic-sample"}
+    assert card.data.sources["isic2017"].parts == ["train", "valid"]
+    assert card.data.source_weighting == "sqrt_source_class"
+    assert card.risk_levels["boundaries"]["moderate_from"] == card.threshold
+    assert card.threshold == min(card.threshold_candidates.values())
+    assert all("see source" not in licence for licence in card.licences.data)
 
 
 def test_typed_fields_read_from_the_shipped_card(shipped_card):

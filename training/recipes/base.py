@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -16,7 +17,7 @@ from training.datasets import Sample
 if TYPE_CHECKING:  # train.py imports the recipes; the config is only an annotation here
     from training.train import TrainConfig
 
-# (stage, done, total): stages are "load", "cache", "train", "export", "evaluate".
+# (stage, done, total): stages are "load", "cross-source", "cache", "train", "export", "evaluate".
 ProgressCallback = Callable[[str, int, int], None]
 
 BINARY_CLASSES = ("not_melanoma", "melanoma")
@@ -37,6 +38,12 @@ class FitInputs:
     rng: np.random.Generator
     progress: ProgressCallback | None
     timings: dict[str, float]  # the recipe adds "cache_s" and "train_s"
+    # Per training image (training.weighting, mean 1): sources and classes balanced as the config says.
+    train_weights: np.ndarray | None = None
+    # Shared by the fits of one train() call (cross-source folds, then the final fit): what a recipe can
+    # reuse between them, e.g. the logistic recipe's per-image features.
+    memo: dict[str, Any] = field(default_factory=dict)
+    checkpoint_dir: Path | None = None  # where a recipe with epochs keeps its per-epoch checkpoint; None: none
 
 
 @dataclass
@@ -48,6 +55,8 @@ class Fitted:
     architecture: str
     backbone_origin: str
     recipe: dict[str, Any]  # the recipe's settings, as the card's "recipe" shows them
+    # Melanoma scores of other images with the fitted model, as val_scores were computed (cross-source).
+    score_samples: Callable[[Sequence[Sample]], np.ndarray]
     history: list[dict[str, float]] = field(default_factory=list)  # per epoch; empty for a closed-form fit
 
 

@@ -2,15 +2,20 @@
 
 The backbone stays frozen. Pooled features of several layers (training.features) are extracted through
 LiteRT for each training image and for a colour-constant (shades-of-gray) copy of it; a multinomial
-logistic regression on them (training.linear_head) becomes the Dense softmax head.
+logistic regression on them (training.linear_head) becomes the Dense softmax head. Images are weighted by
+source and class (training.weighting) when train() passes weights.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from training.datasets import Sample
 from training.features import FEATURE_LAYERS, build_feature_model, export_runner, extract
 from training.linear_head import fit_logistic_head
 from training.model import HEAD_NAME
@@ -22,14 +27,12 @@ def fit(run: FitInputs) -> Fitted:
     import keras  # noqa: PLC0415
 
     config, train_samples, val_samples = run.config, run.train_samples, run.val_samples
-    normalisation, progress, timings = run.normalisation, run.progress, run.timings
+    progress, timings = run.progress, run.timings
 
     phase = time.perf_counter()
-    backbone = build_backbone(config.image_size, config.weights)
-    feature_model = build_feature_model(backbone.model)
-    check_inputs = model_inputs(val_samples[:4], image_size=config.image_size, normalisation=normalisation)
-    runner = export_runner(feature_model, image_size=config.image_size, check_inputs=check_inputs)
-    total = len(train_samples) * len(config.feature_views) + len(val_samples)
+    backbone, feature_model, runner = _feature_runner(run)
+    views = tuple(config.feature_views)
+    total = len(train_samples) * len(views) + len(val_samples)
     done = 0
 
     def advance(count: int) -> None:
@@ -38,44 +41,98 @@ def fit(run: FitInputs) -> Fitted:
         notify(progress, "cache", done, total)
 
     notify(progress, "cache", 0, total)
-    train_features = extract(
-        runner, train_samples, image_size=config.image_size, normalisation=normalisation,
-        views=config.feature_views, rng=run.rng, progress=advance,
-    )  # fmt: skip
-    val_features = extract(
-        runner, val_samples, image_size=config.image_size, normalisation=normalisation, progress=advance
-    )[0]
+    train_features = _features(run, runner, train_samples, views, advance)
+    val_features = _features(run, runner, val_samples, ("identity",), advance)[0]
     timings["cache_s"] = time.perf_counter() - phase
 
     phase = time.perf_counter()
     notify(progress, "train", 0, 1)
-    views, count, dim = train_features.shape
-    targets = np.tile(class_targets(train_samples, run.class_names), views)
+    n_views, count, dim = train_features.shape
+    targets = np.tile(class_targets(train_samples, run.class_names), n_views)
+    weights = np.tile(run.train_weights, n_views) if run.train_weights is not None else None
     head = fit_logistic_head(
-        train_features.reshape(views * count, dim), targets, n_classes=len(run.class_names), c=config.logistic_c
-    )
+        train_features.reshape(n_views * count, dim), targets, n_classes=len(run.class_names), c=config.logistic_c,
+        sample_weight=weights,
+    )  # fmt: skip
     model = keras.Model(feature_model.input, head.to_dense(HEAD_NAME)(feature_model.output), name="melanoma_mnv2")
     notify(progress, "train", 1, 1)
     timings["train_s"] = time.perf_counter() - phase
     layers = ", ".join(f"{name} ({pooling})" for name, pooling in FEATURE_LAYERS)
+    weighting = "balanced class weights" if weights is None else f"{config.source_weighting} sample weights"
+
+    def score_samples(samples: Sequence[Sample]) -> np.ndarray:
+        features = _features(run, runner, samples, ("identity",), None)[0]
+        return head.probabilities(features)[:, run.melanoma_indices].sum(axis=1)
+
     return Fitted(
         model=model,
         val_scores=head.probabilities(val_features)[:, run.melanoma_indices].sum(axis=1),
         architecture=(
             f"MobileNetV2 (alpha 1.0, frozen ImageNet backbone); global pooling of {layers}, concatenated "
             f"({dim} features); softmax head = L2-regularised logistic regression (C={config.logistic_c}, "
-            "balanced class weights) with the feature standardisation folded into the Dense layer"
+            f"{weighting}) with the feature standardisation folded into the Dense layer"
         ),
         backbone_origin=backbone.origin,
         recipe={
             "feature_layers": [list(item) for item in FEATURE_LAYERS],
-            "training_views": list(config.feature_views),
+            "training_views": list(views),
             "logistic_c": config.logistic_c,
-            "class_weight": "balanced",
+            "class_weight": "balanced"
+            if weights is None
+            else f"balanced within each source ({config.source_weighting})",
             "trained_layers": "head only (Dense softmax); backbone frozen",
-            "ms_per_image_view": round(1000 * timings["cache_s"] / max(1, total), 2),
+            # Measured over every extraction of this train() call (cross-source folds included): the final fit
+            # alone may have found all its features in the memo.
+            "ms_per_image_view": round(1000 * run.memo.get("extract_s", 0.0) / max(1, run.memo.get("extracted", 0)), 2),
         },
+        score_samples=score_samples,
     )
+
+
+def _feature_runner(run: FitInputs) -> tuple[Any, Any, Any]:
+    """(backbone, Keras feature model, LiteRT runner), built once per train() call and kept in run.memo."""
+    if "feature_runner" not in run.memo:
+        config = run.config
+        backbone = build_backbone(config.image_size, config.weights)
+        feature_model = build_feature_model(backbone.model)
+        check_inputs = model_inputs(run.val_samples[:4], image_size=config.image_size, normalisation=run.normalisation)
+        runner = export_runner(feature_model, image_size=config.image_size, check_inputs=check_inputs)
+        run.memo["feature_runner"] = (backbone, feature_model, runner)
+    return run.memo["feature_runner"]
+
+
+def _features(
+    run: FitInputs,
+    runner: Any,
+    samples: Sequence[Sample],
+    views: tuple[str, ...],
+    progress: Callable[[int], None] | None,
+) -> np.ndarray:
+    """(views, samples, dim) features; each (image, view) is extracted once per train() call.
+
+    The memo holds deterministic views only: a random view ("colour") is drawn afresh on every call.
+    """
+    memo: dict[tuple[Path, str], np.ndarray] = run.memo.setdefault("features", {})
+    cacheable = "colour" not in views
+    missing = [sample for sample in samples if not cacheable or any((sample.path, v) not in memo for v in views)]
+    fresh: dict[tuple[Path, str], np.ndarray] = {}
+    if missing:
+        started = time.perf_counter()
+        extracted = extract(
+            runner, missing, image_size=run.config.image_size, normalisation=run.normalisation, views=views,
+            rng=run.rng, progress=progress,
+        )  # fmt: skip
+        run.memo["extract_s"] = run.memo.get("extract_s", 0.0) + time.perf_counter() - started
+        run.memo["extracted"] = run.memo.get("extracted", 0) + len(missing) * len(views)
+        for view_index, view in enumerate(views):
+            for sample_index, sample in enumerate(missing):
+                fresh[(sample.path, view)] = extracted[view_index, sample_index]
+        if cacheable:
+            memo.update(fresh)
+    if progress is not None and len(missing) < len(samples):
+        progress((len(samples) - len(missing)) * len(views))
+    lookup = memo if cacheable else fresh
+    return np.stack([np.stack([lookup[(sample.path, view)] for sample in samples]) for view in views])
 
 
 # "auto" fits melanoma vs rest: the 7-diagnosis fit was no better on validation or isic-sample AUC.

@@ -52,6 +52,16 @@ class Command(ModelCommand):
             default="all",
             help="score every image (default) or one side of the lesion-grouped split the model was trained with",
         )
+        parser.add_argument(
+            "--subset",
+            metavar="NAME",
+            help="only images whose split column equals NAME (e.g. test: the ISIC 2017 test part)",
+        )
+        parser.add_argument(
+            "--record-test",
+            metavar="LABEL",
+            help="store these figures in the model card's metrics.test[LABEL] (final test sets, scored once)",
+        )
         parser.add_argument("--seed", type=int, help="split seed (default: the one stored in the model card)")
         parser.add_argument("--val-fraction", type=float, help="validation share (default: from the model card)")
         parser.add_argument("--threshold", type=float, help="override the stored threshold (e.g. to compare)")
@@ -61,26 +71,12 @@ class Command(ModelCommand):
         require_training_dependencies("evaluate_model", EVALUATION_PACKAGES)
         from tqdm import tqdm  # noqa: PLC0415 - training dependencies: checked just above
 
-        from training.datasets import DatasetError, load_datasets  # noqa: PLC0415
+        from training.datasets import DatasetError  # noqa: PLC0415
         from training.evaluation import evaluate_model_dir  # noqa: PLC0415
-        from training.metrics import format_metrics_table  # noqa: PLC0415
 
         model_dir, threshold = self._model_dir_and_threshold(options)
         card = read_model_card(model_dir)
-
-        folders = [Path(path) for path in options["data"] or []]
-        if not folders and options["split"] != "all":
-            folders = card_training_folders(card)
-        if not folders:
-            raise CommandError("Name a labelled folder with --data DIR.")
-        try:
-            dataset = load_datasets(folders, skip_bad=options["skip_bad"])
-        except DatasetError as error:
-            raise CommandError(str(error)) from error
-        if dataset.skipped:
-            self.stderr.write(dataset.skipped_report())
-        if options["split"] != "all":
-            dataset = self._split_side(dataset, card, options)
+        dataset = self._dataset(card, options)
 
         with tqdm(total=len(dataset), desc="scoring", unit="img", file=sys.stderr, disable=None) as bar:
             try:
@@ -94,11 +90,42 @@ class Command(ModelCommand):
             except (DatasetError, ModelCardError) as error:
                 raise CommandError(str(error)) from error
         metrics["split"] = options["split"]
+        if options["subset"]:
+            metrics["subset"] = options["subset"]
+        if options["record_test"]:
+            record_test_metrics(model_dir, options["record_test"], metrics)
+        self._report(metrics, dataset, model_dir, options)
+
+    def _dataset(self, card: dict[str, Any], options: dict[str, Any]) -> Dataset:
+        """The folders named (or, for a split, the card's training folders), the subset, the split side."""
+        from training.datasets import DataFolder, DatasetError, load_datasets, select_part  # noqa: PLC0415
+
+        folders = [DataFolder.parse(path) for path in options["data"] or []]
+        if not folders and options["split"] != "all":
+            folders = card_training_folders(card)
+        if not folders:
+            raise CommandError("Name a labelled folder with --data DIR.")
+        try:
+            dataset = load_datasets(folders, skip_bad=options["skip_bad"])
+            if options["subset"]:
+                dataset = select_part(dataset, options["subset"].lower())
+        except DatasetError as error:
+            raise CommandError(str(error)) from error
+        if dataset.skipped:
+            self.stderr.write(dataset.skipped_report())
+        if options["split"] != "all":
+            dataset = self._split_side(dataset, card, options)
+        return dataset
+
+    def _report(self, metrics: dict[str, Any], dataset: Dataset, model_dir: Path, options: dict[str, Any]) -> None:
+        from training.metrics import format_metrics_table  # noqa: PLC0415
 
         if options["json"]:
             self.stdout.write(json.dumps(metrics, sort_keys=True))
             return
         self.stdout.write(f"Model {metrics['version']} on {dataset.summary()} (split: {options['split']})")
+        if options["record_test"]:
+            self.stdout.write(f"Recorded in {model_dir}/model_card.json as metrics.test[{options['record_test']!r}].")
         self.stdout.write(format_metrics_table(metrics))
         if options["roc_curve"] and metrics["roc_auc"] is not None:
             self.stdout.write(f"ROC curve written to {options['roc_curve']}")
@@ -116,7 +143,7 @@ class Command(ModelCommand):
 
     def _split_side(self, dataset: Dataset, card: dict[str, Any], options: dict[str, Any]) -> Dataset:
         from training.datasets import Dataset  # noqa: PLC0415 - training dependencies, checked in handle()
-        from training.splits import grouped_stratified_split  # noqa: PLC0415
+        from training.splits import split_by_source  # noqa: PLC0415
 
         stored_seed, stored_fraction = card_split_settings(card)
         seed = options["seed"] if options["seed"] is not None else stored_seed
@@ -126,7 +153,9 @@ class Command(ModelCommand):
                 "The model card does not say how its validation split was made; pass --seed and --val-fraction."
             )
         try:
-            train, val = grouped_stratified_split(dataset.samples, val_fraction=float(fraction), seed=int(seed))
+            # The split training made: per source (a 'valid' part where the folder has one), so a single-source
+            # card's pooled grouped split is reproduced unchanged.
+            train, val = split_by_source(dataset.samples, val_fraction=float(fraction), seed=int(seed))
         except ValueError as error:
             raise CommandError(str(error)) from error
         samples = val if options["split"] == "val" else train
@@ -152,6 +181,29 @@ def _card_section(card: dict[str, Any], key: str) -> dict[str, Any]:
     return section if isinstance(section, dict) else {}
 
 
-def card_training_folders(card: dict[str, Any]) -> list[Path]:
+def card_training_folders(card: dict[str, Any]) -> list[Any]:
+    """The card's training folders, limited to the parts it was trained on (DataFolder)."""
+    from training.datasets import DataFolder  # noqa: PLC0415 - training dependencies, checked in handle()
+
     sources = card.get("data", {}).get("sources", {}) if isinstance(card.get("data"), dict) else {}
-    return [Path(source["folder"]) for source in sources.values() if isinstance(source, dict) and source.get("folder")]
+    return [
+        DataFolder(Path(source["folder"]), tuple(source["parts"]) if source.get("parts") else None)
+        for source in sources.values()
+        if isinstance(source, dict) and source.get("folder")
+    ]
+
+
+def record_test_metrics(model_dir: Path, label: str, metrics: dict[str, Any]) -> None:
+    """Write the figures into the card's metrics.test (documentation: serving reads no test figure)."""
+    from training.card import ModelCard, SourceMetrics  # noqa: PLC0415
+    from training.model_card import write_model_card  # noqa: PLC0415
+
+    card = read_model_card(model_dir)
+    try:
+        typed = ModelCard.from_dict(card)
+    except (KeyError, TypeError) as error:
+        raise CommandError(f"{model_dir}: this card's shape is not one training writes ({error}).") from error
+    values = {key: metrics[key] for key in SourceMetrics.__dataclass_fields__ if key in metrics}
+    test = {**typed.metrics.test, label: SourceMetrics.from_dict(values)}
+    card["metrics"] = {**card["metrics"], "test": {name: item.to_dict() for name, item in test.items()}}
+    write_model_card(model_dir, card)

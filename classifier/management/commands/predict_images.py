@@ -60,9 +60,7 @@ class Command(ModelCommand):
             if result.melanoma_probability is None:
                 rows.append((str(result.path), None, FAILED_LABEL, result.error or ""))
             else:
-                verdict = Prediction.Verdict.for_score(
-                    melanoma_probability=result.melanoma_probability, threshold=threshold
-                )
+                verdict = Prediction.Verdict.for_score(score=result.melanoma_probability, threshold=threshold)
                 rows.append((str(result.path), result.melanoma_probability, verdict.value, ""))
 
         width = max(len(row[0]) for row in rows)

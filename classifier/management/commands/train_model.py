@@ -17,6 +17,7 @@ from lesion_model.model_card import ModelCardError
 
 STAGE_TITLES = {
     "load": "reading data",
+    "cross-source": "cross-source folds",
     "cache": "backbone features",
     "train": "training",
     "export": "LiteRT export",
@@ -56,7 +57,30 @@ class Command(ModelCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--data", action="append", required=True, metavar="DIR", help="labelled training folder, repeatable"
+            "--data",
+            action="append",
+            required=True,
+            metavar="DIR[:PARTS]",
+            help=(
+                "labelled training folder, repeatable; DIR:train,valid keeps only those parts of the folder's split "
+                "column (e.g. ../shared/derm/isic2017:train,valid, leaving its test part out). A folder with a "
+                "'valid' part is validated on it; any other folder by a lesion-grouped split of its own"
+            ),
+        )
+        parser.add_argument(
+            "--cross-source",
+            action="store_true",
+            help="first leave each --data source out in turn, train on the others and score it; table in the card",
+        )
+        parser.add_argument(
+            "--source-weighting",
+            choices=("class", "source_class", "sqrt_source_class"),
+            help="how sources and classes are weighted (default sqrt_source_class: see training/weighting.py)",
+        )
+        parser.add_argument(
+            "--resume",
+            action="store_true",
+            help="finetune: continue the run named by --version from its last epoch checkpoint",
         )
         parser.add_argument(
             "--head",
@@ -83,7 +107,7 @@ class Command(ModelCommand):
             if options[name] is not None and options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be a positive number.")
         # Imported here: TensorFlow loads only when a model is really trained, never for `manage.py help`.
-        from training.datasets import DatasetError  # noqa: PLC0415
+        from training.datasets import DataFolder, DatasetError  # noqa: PLC0415
         from training.export import ExportError  # noqa: PLC0415
         from training.metrics import format_metrics_table  # noqa: PLC0415
         from training.train import TrainConfig, train  # noqa: PLC0415
@@ -97,9 +121,14 @@ class Command(ModelCommand):
             "val_fraction": options["val_fraction"],
             "target_sensitivity": options["target_sensitivity"],
             "version": options["version"],
+            "source_weighting": options["source_weighting"],
         }
+        if options["resume"] and not options["version"]:
+            raise CommandError("--resume needs the --version of the interrupted run.")
         config = TrainConfig(
-            data_dirs=[Path(path) for path in options["data"]],
+            data_dirs=[DataFolder.parse(path) for path in options["data"]],
+            cross_source=options["cross_source"],
+            resume=options["resume"],
             eval_dirs=[Path(path) for path in options["eval_data"]],
             out_dir=Path(options["out"]) if options["out"] else Path(settings.MELANOMA_TRAINED_MODELS_DIR),
             seed=options["seed"],
@@ -116,11 +145,32 @@ class Command(ModelCommand):
         model_version = model_version_register(model_dir=result.model_dir, activate=options["activate"])
 
         self.stdout.write(f"Model {result.version} written to {result.model_dir}")
-        self.stdout.write(f"Validation (lesion-grouped, {result.card.data.validation_images} images):")
+        self.stdout.write(f"Validation ({result.card.data.validation_images} images, sources pooled):")
         self.stdout.write(format_metrics_table(result.metrics.validation.to_dict()))
+        self.stdout.write(f"Threshold rule: {result.card.threshold_rule}")
+        self.stdout.write("Validation per source, at the threshold:")
+        self.stdout.write(format_source_table(result.metrics.validation_by_source))
+        if result.metrics.cross_source:
+            self.stdout.write("Cross-source (each source left out, trained on the others, at that fold's threshold):")
+            self.stdout.write(format_source_table(result.metrics.cross_source))
         for source, metrics in result.metrics.external.items():
             self.stdout.write(f"External test: {source}")
             self.stdout.write(format_metrics_table(metrics.to_dict()))
         seconds = result.timings.get("training_total_s", 0.0)
         activation = " and activated it." if model_version.is_active else "; activate it with --activate or the admin."
         self.stdout.write(f"Trained in {seconds:.0f} s. Registered version {model_version.version}{activation}")
+
+
+def format_source_table(table: dict[str, Any]) -> str:
+    """One line per source: AUC, sensitivity and specificity at the threshold, counts."""
+
+    def shown(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    lines = [f"{'source':<16} {'ROC AUC':>8} {'sens':>6} {'spec':>6} {'threshold':>9} {'images':>7} {'melanoma':>8}"]
+    for source, metrics in table.items():
+        lines.append(
+            f"{source:<16} {shown(metrics.roc_auc):>8} {shown(metrics.sensitivity):>6} {shown(metrics.specificity):>6} "
+            f"{metrics.threshold:>9.4f} {metrics.n_images:>7} {metrics.n_melanoma:>8}"
+        )
+    return "\n".join(lines)
