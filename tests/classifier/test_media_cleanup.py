@@ -40,7 +40,8 @@ def test_old_orphans_go_young_ones_and_referenced_files_stay(alice, make_upload,
     deleted = media_orphans_delete(older_than=timedelta(hours=1))
 
     assert sorted(deleted) == ["lesions/dead-upload.jpg", "thumbnails/dead-upload.jpg"]
-    assert not old_photo.exists() and not old_thumbnail.exists()
+    assert not old_photo.exists()
+    assert not old_thumbnail.exists()
     assert set(media_files(private_media)) == kept | {young, elsewhere}
 
 
