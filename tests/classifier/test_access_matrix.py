@@ -60,7 +60,7 @@ class Rule:
 
     methods: dict[str, dict[str, int | frozenset[int]]]
     api: bool = False
-    csrf: bool = True  # POST/DELETE by a session-signed-in person needs the CSRF token
+    csrf: bool = True  # POST/PATCH/DELETE by a session-signed-in person needs the CSRF token
     target: str = "done"  # what of alice's the id points at: her "done" or "failed" prediction, or her SPOT
     csrf_as: str = OWNER  # who sends the forged request (ANONYMOUS for the forms of people not signed in)
     kwargs: dict[str, str] = field(default_factory=dict)
@@ -158,7 +158,7 @@ ACCESS: dict[str, Rule] = {
         }
     ),
     "classifier:prediction_retry": owner_action(target="failed"),
-    # spots are the owner's alone, a clinician included (it reads checks on their result pages and in the admin)
+    # spots are the owner's alone, from a clinician too (who reads checks on their result pages and in the admin)
     "spots:spot_new": signed_in_page(post=200),  # 200: an empty POST is the blank form again
     "spots:spot_detail": owner_page(clinician_reads=False, target=SPOT),
     "spots:spot_edit": Rule({"get": owner_only(200), "post": owner_only(200)}, target=SPOT),  # 200: empty form
@@ -429,7 +429,9 @@ def test_unsafe_requests_without_a_csrf_token_are_refused(name, method, world):
 
     response = getattr(client, method)(url, {"password": "x", "username": "x", "email": "x@example.org"})
 
-    assert response.status_code == 403, f"{method.upper()} {url} accepted a request without a CSRF token"
+    assert response.status_code == 403, (
+        f"{method.upper()} {url} without a CSRF token: {response.status_code}, {_body(response)[:300]!r}"
+    )
     if not rule.api:
         assert "This form has expired" in response.content.decode()  # a readable page, not Django's debug text
     assert _snapshot(world["media"]) == before
