@@ -70,7 +70,7 @@ def email_change_request(*, user: AbstractBaseUser, email: str) -> None:
 
 
 @transaction.atomic
-def email_confirm(*, token: str) -> AbstractBaseUser:
+def email_confirm(*, token: str) -> User:
     """Open a confirmation link: the address becomes the account's, confirmed. Works logged out."""
     try:
         data = signing.loads(token, salt=EMAIL_CONFIRM_SALT, max_age=settings.MELANOMA_EMAIL_CONFIRM_MAX_AGE_S)

@@ -6,12 +6,13 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 
 from accounts import throttling
 from accounts.forms import AccountDeleteForm, EmailChangeForm, SignUpForm
+from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import user_verified_email
 from accounts.services import EmailConfirmError, email_change_request, email_confirm, user_delete, user_password_changed
 from spots.exports import user_export_response
@@ -112,7 +113,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @login_required
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "registration/account.html",
@@ -122,13 +123,13 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @login_required
-def account_export(request: HttpRequest) -> HttpResponse:
+def account_export(request: AuthenticatedHttpRequest) -> FileResponse:
     """Export my data (GDPR art. 20): a zip with every photo, the checks, spots and reviews, and the reports."""
     return user_export_response(user=request.user)
 
 
 @login_required
-def account_email(request: HttpRequest) -> HttpResponse:
+def account_email(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Add or change the e-mail address: a confirmation link goes to the new one."""
     form = EmailChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -151,13 +152,12 @@ def account_email_confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @login_required
-def account_delete(request: HttpRequest) -> HttpResponse:
+def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and throttling.password_check_blocked(user=request.user):
         return _password_guessing_response(request)
     form = AccountDeleteForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         user = request.user
-        assert user.is_authenticated  # noqa: S101 - narrows the type; login_required guarantees it
         logout(request)
         user_delete(user=user)
         messages.success(request, "Your account, photos and results are deleted.")

@@ -1,6 +1,8 @@
 """Forms for the prediction pages (the account forms are in accounts/forms.py). They only collect and shape
 input: checking the image itself is the service's job."""
 
+from typing import Any, cast
+
 from django import forms
 
 from classifier.images import max_upload_bytes, too_large_message
@@ -46,7 +48,8 @@ class UploadForm(BodyMapFields):
         super().__init__(*args, **kwargs)
         self.fields.update(symptom_fields())
         spots = Spot.objects.filter(user=user).order_by("name").values_list("pk", "name") if user else []
-        self.fields["spot"].choices = [
+        # self.fields holds copies of the declared fields, typed as plain Fields by django-stubs.
+        cast(forms.ChoiceField, self.fields["spot"]).choices = [
             ("", "Not filed under a spot"),
             (NEW_SPOT, "A new spot (place it on the body map)"),
             *[(str(pk), name) for pk, name in spots],
@@ -69,8 +72,9 @@ class UploadForm(BodyMapFields):
     def clean_body_site(self) -> str:
         return self.cleaned_data.get("body_site") or Prediction.BodySite.UNKNOWN
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("spot") == NEW_SPOT:
             if not (cleaned.get("new_spot_name") or "").strip():
                 self.add_error("new_spot_name", "Give the new spot a name, e.g. 'mole left shoulder'.")

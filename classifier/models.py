@@ -137,10 +137,18 @@ class Prediction(models.Model):
     def is_finished(self) -> bool:
         return self.status in self.FINISHED_STATUSES
 
+    @classmethod
+    def symptom_label(cls, name: str) -> str:
+        """One symptom question in words (its field's verbose name, e.g. "changed size")."""
+        field = cls._meta.get_field(name)
+        if name not in cls.SYMPTOM_FIELDS or not isinstance(field, models.BooleanField):
+            raise ValueError(f"{name!r} is not a symptom question")
+        return str(field.verbose_name)
+
     @property
     def symptoms(self) -> list[str]:
         """The ticked symptom answers, in words."""
-        return [str(self._meta.get_field(name).verbose_name) for name in self.SYMPTOM_FIELDS if getattr(self, name)]
+        return [self.symptom_label(name) for name in self.SYMPTOM_FIELDS if getattr(self, name)]
 
     def risk_level_measurement(self) -> dict | None:
         """What this prediction's level meant when its model was tested (the card's risk_levels), if known."""

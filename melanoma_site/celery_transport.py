@@ -31,7 +31,8 @@ class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict:
         if self.connection.client is None:
             raise RedisConnectionError("The broker connection of this channel was closed (Redis went away).")
-        return super()._connparams(asynchronous=asynchronous)
+        # celery-types' kombu stubs leave out this private method that kombu's Channel has.
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
 
 
 class Transport(kombu_redis.Transport):

@@ -401,7 +401,7 @@ class Stack:
         """Start again every child (and the embedded Redis) that exited on its own, each after its back-off
         delay; the others keep running. A worker that died (Redis lost mid-task, an out-of-memory kill) must not
         take the web server down with it. Raises StackError on a crash loop. Returns the names restarted."""
-        restarted = []
+        restarted: list[str] = []
         if self._own_redis and self.embedded_redis is not None and self.embedded_redis.process.poll() is not None:
             code = self.embedded_redis.process.returncode
             exits = restarts.record("redis")

@@ -79,7 +79,8 @@ class SpotDetailSerializer(SpotSerializer):
 
     @extend_schema_field(PredictionSerializer(many=True))
     def get_checks(self, spot: Spot) -> list[dict]:
-        return PredictionSerializer(spot_checks(spot=spot), many=True, context=self.context).data
+        serializer = PredictionSerializer(context=self.context)
+        return [serializer.to_representation(check) for check in spot_checks(spot=spot)]
 
 
 @extend_schema_view(

@@ -7,6 +7,8 @@ stays filled for every check filed under a spot. No Django: plain geometry.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 VIEW_FRONT = "front"
@@ -99,3 +101,21 @@ def map_context(*, view: str | None = None, x: float | None = None, y: float | N
     marker = marker_position(x=x, y=y) if x is not None and y is not None else None
     views = ((VIEW_FRONT, "Front"), (VIEW_BACK, "Back"))
     return {"paths": SILHOUETTE_PATHS, "views": views, "marked_view": view, "marker": marker}
+
+
+def _fraction(value: object) -> float | None:
+    if not isinstance(value, str | int | float):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def form_map_context(data: Mapping[str, object]) -> dict:
+    """map_context for a form page, from what its map fields hold (the data sent, or the initial values): the
+    marker only where both x and y are numbers (they come from the hidden fields, so they may be anything)."""
+    x, y = _fraction(data.get("x")), _fraction(data.get("y"))
+    view = data.get("view")
+    return map_context(view=view if isinstance(view, str) and view else VIEW_FRONT, x=x, y=y)

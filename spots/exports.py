@@ -10,13 +10,12 @@ import logging
 import tempfile
 import zipfile
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse
 from django.utils import timezone
 
 from classifier.models import Prediction
 from spots.models import Spot
-from spots.reports import check_report_pdf, report_filename, spot_report_pdf
+from spots.reports import check_photo_bytes, check_report_pdf, report_filename, spot_report_pdf
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def _check_row(check: Prediction, photo: str) -> dict:
         "threshold": check.threshold,
         "model_version": check.model_version.version if check.model_version else None,
         "spot_id": check.spot_id,
-        "spot_name": check.spot.name if check.spot_id else None,
+        "spot_name": check.spot.name if check.spot is not None else None,
         "body_site": check.body_site,
         "note": check.note,
         **{name: getattr(check, name) for name in Prediction.SYMPTOM_FIELDS},
@@ -99,8 +98,8 @@ def user_export_write(*, user, target) -> None:
         for check in checks:
             photo = f"photos/check-{check.pk}-{check.created_at:%Y%m%d}.jpg"
             try:
-                with default_storage.open(check.image.name, "rb") as handle:
-                    archive.writestr(photo, handle.read(), compress_type=zipfile.ZIP_STORED)  # JPEG: already packed
+                # JPEG: already packed
+                archive.writestr(photo, check_photo_bytes(check), compress_type=zipfile.ZIP_STORED)
             except OSError:
                 logger.warning("Export: photo of check %s is missing", check.pk)
                 photo = ""

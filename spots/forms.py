@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 
 from classifier.models import Prediction
@@ -60,11 +62,13 @@ class MoveCheckForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         spots = Spot.objects.filter(user=user).order_by("name").values_list("pk", "name")
-        self.fields["spot"].choices = [("", "No spot"), *[(str(pk), name) for pk, name in spots]]
+        choices = [("", "No spot"), *[(str(pk), name) for pk, name in spots]]
+        # self.fields holds copies of the declared fields, typed as plain Fields by django-stubs.
+        cast(forms.ChoiceField, self.fields["spot"]).choices = choices
 
 
 def symptom_fields() -> dict[str, forms.BooleanField]:
     return {
-        name: forms.BooleanField(label=str(Prediction._meta.get_field(name).verbose_name).capitalize(), required=False)
+        name: forms.BooleanField(label=Prediction.symptom_label(name).capitalize(), required=False)
         for name in Prediction.SYMPTOM_FIELDS
     }

@@ -30,6 +30,14 @@ PHOTO_WIDTH_MM = 70
 MAP_WIDTH_MM = 32
 
 
+def check_photo_bytes(check: Prediction) -> bytes:
+    """The check's stored photo. OSError (FileNotFoundError) when it is gone, or the row names none."""
+    if not check.image.name:
+        raise FileNotFoundError(f"check {check.pk} names no photo")
+    with default_storage.open(check.image.name, "rb") as handle:
+        return handle.read()
+
+
 def _text(value) -> str:
     return str(value).encode("latin-1", "replace").decode("latin-1")
 
@@ -100,9 +108,7 @@ def _check_block(pdf: FPDF, check: Prediction) -> None:
     top = pdf.get_y()
     photo_bottom = top
     try:
-        with default_storage.open(check.image.name, "rb") as handle:
-            photo = io.BytesIO(handle.read())
-        placed = pdf.image(photo, x=pdf.l_margin, y=top, w=PHOTO_WIDTH_MM)
+        placed = pdf.image(io.BytesIO(check_photo_bytes(check)), x=pdf.l_margin, y=top, w=PHOTO_WIDTH_MM)
         photo_bottom = top + placed.rendered_height
     except (OSError, ValueError):
         logger.warning("Report: photo of check %s could not be read", check.pk)
@@ -148,10 +154,11 @@ def spot_report_pdf(*, spot: Spot, checks: list[Prediction]) -> bytes:
 
 def check_report_pdf(*, check: Prediction) -> bytes:
     """One check; with its spot's name and body-map position when it is filed under one."""
-    title = f"Skin check report: {check.spot.name}" if check.spot_id else "Skin check report"
+    spot = check.spot
+    title = f"Skin check report: {spot.name}" if spot is not None else "Skin check report"
     pdf = _new_report(title, check.user.get_username())
-    if check.spot_id:
-        _spot_header(pdf, check.spot)
+    if spot is not None:
+        _spot_header(pdf, spot)
     _check_block(pdf, check)
     return _finish(pdf)
 

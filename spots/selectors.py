@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import Http404
@@ -13,6 +14,17 @@ from django.utils import timezone
 from classifier.models import Prediction
 from classifier.risk import risk_rank
 from spots.models import Spot
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # a dev dependency: for the type checker only
+
+
+class SpotAnnotations(TypedDict):
+    """What spot_list_for_user adds to each spot."""
+
+    check_count: int
+    latest_check_id: int | None
+    latest_check_at: dt.datetime | None
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -27,7 +39,7 @@ def _latest_check(field: str) -> Subquery:
     return Subquery(latest.values(field)[:1])
 
 
-def spot_list_for_user(*, user) -> QuerySet[Spot]:
+def spot_list_for_user(*, user) -> QuerySet[WithAnnotations[Spot, SpotAnnotations]]:
     """The user's spots, each annotated with its number of checks and its latest check's id and date."""
     return (
         Spot.objects.filter(user=user)
@@ -40,7 +52,7 @@ def spot_list_for_user(*, user) -> QuerySet[Spot]:
     )
 
 
-def spot_get_for_user(*, user, pk) -> Spot:
+def spot_get_for_user(*, user, pk) -> WithAnnotations[Spot, SpotAnnotations]:
     """One of the user's own spots, else Http404 (for another user's spot too: ids cannot be probed). Spots are
     personal: staff read checks in the admin, not here."""
     if not getattr(user, "is_authenticated", False):

@@ -38,11 +38,7 @@ def _pdf(content: bytes, filename: str) -> HttpResponse:
 
 def _form_page(request: HttpRequest, form: SpotForm, *, spot=None) -> HttpResponse:
     data = form.data if form.is_bound else form.initial
-    try:
-        x, y = float(data.get("x")), float(data.get("y"))
-    except (TypeError, ValueError):
-        x = y = None
-    context = {"form": form, "spot": spot, "map": body_map.map_context(view=data.get("view") or "front", x=x, y=y)}
+    context = {"form": form, "spot": spot, "map": body_map.form_map_context(data)}
     return render(request, "spots/spot_form.html", context, status=400 if form.errors else 200)
 
 

@@ -25,7 +25,7 @@ from classifier.services.prediction_writes import (
     prediction_retry,
 )
 from classifier.uploads import upload_too_large
-from spots.body_map import map_context, region_for
+from spots.body_map import form_map_context, region_for
 from spots.forms import NEW_SPOT, MoveCheckForm
 from spots.selectors import predictions_unfiled_for_user, spot_due_on, spot_list_for_user
 from spots.services import check_create, spot_resolve_for_user
@@ -39,14 +39,9 @@ def _rejection_message(error: ImageRejected) -> str:
 
 def upload_page(request: HttpRequest, form: UploadForm, status: int = 200) -> HttpResponse:
     """The upload page with `form` (its body map and symptom list filled in from what was sent)."""
-    data = form.data if form.is_bound else {}
-    try:
-        x, y = float(data.get("x")), float(data.get("y"))
-    except (TypeError, ValueError):
-        x = y = None
     context = {
         "form": form,
-        "map": map_context(view=data.get("view") or "front", x=x, y=y),
+        "map": form_map_context(form.data if form.is_bound else {}),
         "symptom_names": Prediction.SYMPTOM_FIELDS,
     }
     return render(request, "classifier/upload.html", context, status=status)
@@ -105,11 +100,9 @@ def upload(request: HttpRequest) -> HttpResponse:
 def history(request: HttpRequest) -> HttpResponse:
     """Spots first (each with its latest check and when it is due), then the checks not filed under a spot."""
     spots = list(spot_list_for_user(user=request.user))
-    latest = {
-        check.pk: check
-        for check in prediction_list_for_user(user=request.user).filter(
-            pk__in=[spot.latest_check_id for spot in spots if spot.latest_check_id]
-        )
+    latest_ids = [spot.latest_check_id for spot in spots if spot.latest_check_id is not None]
+    latest: dict[int | None, Prediction] = {
+        check.pk: check for check in prediction_list_for_user(user=request.user).filter(pk__in=latest_ids)
     }
     spot_rows = [
         {"spot": spot, "latest": latest.get(spot.latest_check_id), "due_on": spot_due_on(spot=spot)} for spot in spots

@@ -4,20 +4,26 @@ Every named URL must have a row in ACCESS (the admin, which has its own permissi
 whole): a URL added without saying who may use it fails `test_every_url_has_an_access_rule`. Each row says,
 for each method and each person, the status to expect:
 
-- owner: alice, whose predictions the ids point at; other: bob, an ordinary user; staff: the staff flag alone
-  (opens the admin, no one else's prediction); clinician: staff in the "clinician" group (may read everyone's
-  predictions, audited, never change them); anonymous: nobody signed in.
+- owner: alice, whose predictions and spot the ids point at; other: bob, an ordinary user; staff: the staff flag
+  alone (opens the admin, no one else's prediction); clinician: staff in the "clinician" group (may read
+  everyone's predictions, audited, never change them; spots, their reports and a check's report stay the
+  owner's: 404); anonymous: nobody signed in.
 - Pages send anonymous people to the login page (LOGIN); the API answers 401. Someone else's id is 404 on
   every method, never 403: ids cannot be probed.
+- The two links sent by e-mail (reminder unsubscribe, e-mail confirmation) work signed out: the signed token is
+  the proof. Here they get a forged token, which is 400 for everyone.
 
-Whenever the answer is a refusal, no byte of alice's photo, note, result or error leaves, and nothing in the
-database or the media folder changes. Every POST (and API DELETE) is refused without a CSRF token when the
-person is signed in by session cookie; every form a page renders carries the token.
+Whenever the answer is a refusal, and whatever bob or the staff member is answered, no byte of alice's photo,
+note, result, error or spot name leaves; nothing in the database or the media folder changes for anyone but
+alice. Every POST (and API PATCH/DELETE) is refused without a CSRF token when the person is signed in by
+session cookie; every form a page renders carries the token.
 """
 
 from __future__ import annotations
 
 import html
+import io
+import zipfile
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,9 +31,12 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.models import VerifiedEmail
 from classifier.models import Prediction
+from spots.models import Spot
+from spots.services import prediction_move_to_spot, spot_create
 from tests.conftest import make_clinician, media_files
 from tests.factories import PredictionFactory, UserFactory, api_token_for
 
@@ -39,6 +48,9 @@ LOGIN = 3020  # a 302 to the login page (and nowhere else)
 SECRET_NOTE = "secret note: left breast, since May"
 SECRET_RESULT = "91.0%"
 SECRET_ERROR = "The model file is missing."
+SECRET_SPOT = "secret spot: mole under the left shoulder blade"
+SPOT = "spot"  # Rule.target for URLs that take alice's spot id
+FORGED_TOKEN = {"token": "eyJzcG90IjoxfQ:forged:signature"}  # the e-mailed links' signed token, tampered with
 
 
 @dataclass(frozen=True)
@@ -47,8 +59,8 @@ class Rule:
 
     methods: dict[str, dict[str, int | frozenset[int]]]
     api: bool = False
-    csrf: bool = True  # POST/DELETE by a session-signed-in person needs the CSRF token
-    target: str = "done"  # which of alice's predictions the id points at: "done" or "failed"
+    csrf: bool = True  # POST/PATCH/DELETE by a session-signed-in person needs the CSRF token
+    target: str = "done"  # what of alice's the id points at: her "done" or "failed" prediction, or her SPOT
     csrf_as: str = OWNER  # who sends the forged request (ANONYMOUS for the forms of people not signed in)
     kwargs: dict[str, str] = field(default_factory=dict)
 
@@ -71,15 +83,21 @@ def signed_in_page(*, get: int = 200, post: int | None = None) -> Rule:
     return Rule(methods)
 
 
-def owner_page(*, clinician_reads: bool) -> Rule:
-    """A page about one prediction: its owner (and a clinician, where `clinician_reads`) may see it; GET only."""
+def owner_page(*, clinician_reads: bool, target: str = "done") -> Rule:
+    """A page about one prediction or spot: its owner (and a clinician, where `clinician_reads`) may see it; GET
+    only."""
     methods = {
         "get": {OWNER: 200, OTHER: 404, STAFF: 404, CLINICIAN: 200 if clinician_reads else 404, ANONYMOUS: LOGIN},
         # The method is checked before anything else: nothing is looked up, so nothing can leak.
         "post": _everyone(405),
         "delete": _everyone(405),
     }
-    return Rule(methods)
+    return Rule(methods, target=target)
+
+
+def owner_only(status: int, *, anonymous: int = LOGIN) -> dict[str, int | frozenset[int]]:
+    """Only alice gets `status`; everyone else signed in is told there is no such thing."""
+    return {OWNER: status, OTHER: 404, STAFF: 404, CLINICIAN: 404, ANONYMOUS: anonymous}
 
 
 def owner_action(*, target: str) -> Rule:
@@ -106,13 +124,19 @@ ACCESS: dict[str, Rule] = {
     "accounts:signup": Rule({method: _everyone(302, anonymous=200) for method in ("get", "post")}, csrf_as=ANONYMOUS),
     "password_reset": public_page(post=200),
     "password_reset_done": public_page(),
-    "password_reset_confirm": public_page(),
+    "password_reset_confirm": Rule(
+        {"get": _everyone(200)}, csrf_as=ANONYMOUS, kwargs={"uidb64": "MQ", "token": "set-password"}
+    ),
     "password_reset_complete": public_page(),
     # signed in
     "classifier:upload": signed_in_page(post=400),  # 400: a form without a photo
     "classifier:history": signed_in_page(),
     "accounts:account": signed_in_page(),
     "accounts:account_delete": signed_in_page(post=200),
+    "accounts:account_email": signed_in_page(post=200),  # 200: an empty POST is the blank form again
+    "accounts:account_export": Rule({"get": _everyone(200, anonymous=LOGIN), "post": _everyone(405)}),  # one's own
+    # the link in the confirmation e-mail: GET only, signed out too; a forged token is 400
+    "accounts:email_confirm": Rule({"get": _everyone(400), "post": _everyone(405)}, kwargs=FORGED_TOKEN),
     "password_change": signed_in_page(post=200),
     "password_change_done": signed_in_page(),
     # one prediction: its owner, and a clinician where they may read (the staff flag alone opens nothing)
@@ -134,6 +158,19 @@ ACCESS: dict[str, Rule] = {
         }
     ),
     "classifier:prediction_retry": owner_action(target="failed"),
+    # spots are the owner's alone, from a clinician too (who reads checks on their result pages and in the admin)
+    "spots:spot_new": signed_in_page(post=200),  # 200: an empty POST is the blank form again
+    "spots:spot_detail": owner_page(clinician_reads=False, target=SPOT),
+    "spots:spot_edit": Rule({"get": owner_only(200), "post": owner_only(200)}, target=SPOT),  # 200: empty form
+    "spots:spot_delete": Rule(
+        {"get": owner_only(200), "post": owner_only(302), "delete": owner_only(200)}, target=SPOT
+    ),  # GET (and DELETE, not a form's method) show the confirmation page
+    "spots:spot_report": owner_page(clinician_reads=False, target=SPOT),
+    "spots:prediction_report": owner_page(clinician_reads=False),  # the owner's document for her doctor
+    "spots:prediction_move": owner_action(target="done"),  # an empty form takes the check out of its spot
+    # The one-click unsubscribe link of a reminder: signed out too, and POSTed by mail clients (RFC 8058) without
+    # a CSRF token, so it is exempt: the signed token is the proof. A forged token is 400 and changes nothing.
+    "spots:unsubscribe": Rule({"get": _everyone(400), "post": _everyone(400)}, csrf=False, kwargs=FORGED_TOKEN),
     # the API: token or session; anonymous is 401
     # POST: credentials in the body (400: none given); GET lists and DELETE revokes the caller's own tokens
     "api:token": api(
@@ -169,9 +206,22 @@ ACCESS: dict[str, Rule] = {
         },
         target="failed",
     ),
+    "api:spot-list": api({"get": _everyone(200, anonymous=401), "post": _everyone(400, anonymous=401)}),
+    "api:spot-detail": api(
+        {
+            "get": owner_only(200, anonymous=401),
+            "post": _everyone(405, anonymous=401),
+            "patch": owner_only(200, anonymous=401),  # an empty change
+            "delete": owner_only(204, anonymous=401),
+        },
+        target=SPOT,
+    ),
+    "api:spot-report": api(
+        {"get": owner_only(200, anonymous=401), "delete": _everyone(405, anonymous=401)}, target=SPOT
+    ),
+    "api:me-export": api({"get": _everyone(200, anonymous=401), "delete": _everyone(405, anonymous=401)}),
 }
-# Sample values for URL arguments other than the prediction id.
-EXTRA_KWARGS = {"password_reset_confirm": {"uidb64": "MQ", "token": "set-password"}}
+UNSAFE_METHODS = ("post", "patch", "delete")
 ADMIN_NAMESPACE = "admin"
 
 
@@ -201,7 +251,7 @@ def test_every_url_has_an_access_rule():
     assert set(ACCESS) - names == set(), "ACCESS lists URLs that no longer exist"
 
 
-# --- the people and alice's predictions ------------------------------------------------------------------
+# --- the people, alice's predictions and her spot --------------------------------------------------------
 
 
 @pytest.fixture
@@ -210,19 +260,24 @@ def world(alice, bob, private_media) -> dict:
     clinician = make_clinician("clara")
     done = PredictionFactory(user=alice, done=True, melanoma_probability=0.91, note=SECRET_NOTE)
     failed = PredictionFactory(user=alice, failed=True, error=SECRET_ERROR, note=SECRET_NOTE)
+    # The finished check is filed under her spot, so the spot's pages, report and API show its result and note.
+    spot = spot_create(user=alice, name=SECRET_SPOT, note=SECRET_NOTE, view="back", x=0.5, y=0.3, recheck_months=3)
+    prediction_move_to_spot(prediction=done, spot=spot)
     return {
         "people": {OWNER: alice, OTHER: bob, STAFF: staff, CLINICIAN: clinician, ANONYMOUS: None},
         "predictions": {"done": done, "failed": failed},
+        "targets": {"done": done, "failed": failed, SPOT: spot},
         "media": private_media,
     }
 
 
 def _url(name: str, rule: Rule, world: dict) -> str:
-    pattern_kwargs = EXTRA_KWARGS.get(name, {})
+    if rule.kwargs:
+        return reverse(name, kwargs=rule.kwargs)
     try:
-        return reverse(name, kwargs=pattern_kwargs or None)
-    except Exception:  # noqa: BLE001 - the URL takes a prediction id
-        return reverse(name, args=[world["predictions"][rule.target].pk])
+        return reverse(name)
+    except NoReverseMatch:  # the URL takes the id of one of alice's things
+        return reverse(name, args=[world["targets"][rule.target].pk])
 
 
 def _client(person, rule: Rule, *, enforce_csrf: bool = False) -> Client:
@@ -236,8 +291,15 @@ def _client(person, rule: Rule, *, enforce_csrf: bool = False) -> Client:
 
 
 def _snapshot(media_root: Path) -> tuple:
-    rows = Prediction.objects.order_by("pk").values_list("pk", "user_id", "status", "error", "note", "image")
-    return tuple(rows), tuple(media_files(media_root)), get_user_model().objects.count()
+    predictions = Prediction.objects.order_by("pk").values_list(
+        "pk", "user_id", "status", "error", "note", "image", "spot_id", "body_site"
+    )
+    spots = Spot.objects.order_by("pk").values_list(
+        "pk", "user_id", "name", "note", "view", "x", "y", "region", "recheck_months", "reminded_for"
+    )
+    users = get_user_model().objects.order_by("pk").values_list("pk", "username", "email", "password", "is_active")
+    verified = VerifiedEmail.objects.order_by("pk").values_list("user_id", "email")
+    return tuple(predictions), tuple(spots), tuple(users), tuple(verified), tuple(media_files(media_root))
 
 
 def _body(response) -> bytes:
@@ -247,7 +309,7 @@ def _body(response) -> bytes:
 def _assert_nothing_leaked(body: bytes, *, api: bool) -> None:
     assert b"\xff\xd8\xff" not in body, "photo bytes leaked"
     text = html.unescape(body.decode(errors="replace"))
-    for secret in (SECRET_NOTE, SECRET_RESULT, SECRET_ERROR):
+    for secret in (SECRET_NOTE, SECRET_RESULT, SECRET_ERROR, SECRET_SPOT):
         assert secret not in text, f"{secret!r} leaked"
     if api:
         assert "alice" not in text
@@ -277,11 +339,14 @@ def test_access(name, method, person, world):
     else:
         allowed = expected if isinstance(expected, frozenset) else {expected}
         assert response.status_code in allowed, f"got {response.status_code}: {body[:200]!r}"
-    refused = response.status_code in {401, 403, 404, 405} or expected == LOGIN
-    if refused or (person != OWNER and method != "get"):
-        # Nothing of alice's left and nothing changed (a public POST here is an empty, invalid form).
-        if person != OWNER:
+    refused = response.status_code in {400, 401, 403, 404, 405} or expected == LOGIN
+    if person != OWNER:
+        # Nothing of alice's left (a clinician may read her predictions where allowed) and nothing changed (a
+        # public POST here is an empty, invalid form; a forged e-mail link is refused).
+        if refused or person != CLINICIAN or method != "get":
             _assert_nothing_leaked(body, api=rule.api)
+        assert _snapshot(world["media"]) == before, "something changed"
+    elif refused:
         assert _snapshot(world["media"]) == before, "something changed"
 
 
@@ -293,6 +358,35 @@ def test_owner_sees_her_own_prediction(world):
         text = client.get(reverse("classifier:prediction_detail", args=[done.pk])).content.decode()
         assert SECRET_NOTE in html.unescape(text)
         assert SECRET_RESULT in text
+    spot_page = _client(world["people"][OWNER], ACCESS["spots:spot_detail"]).get(
+        reverse("spots:spot_detail", args=[world["targets"][SPOT].pk])
+    )
+    assert SECRET_SPOT in html.unescape(spot_page.content.decode())
+    assert SECRET_NOTE in html.unescape(spot_page.content.decode())
+
+
+@pytest.mark.parametrize("name", ["accounts:account_export", "api:me-export"])
+def test_an_export_holds_only_its_own_persons_data(name, world):
+    """The export is a zip (deflated), which the byte checks of test_access cannot look into: open it."""
+    rule = ACCESS[name]
+    for person in (OWNER, OTHER, STAFF, CLINICIAN):
+        response = _client(world["people"][person], rule).get(_url(name, rule, world))
+        assert response.status_code == 200
+        archive = zipfile.ZipFile(io.BytesIO(_body(response)))
+        text = "\n".join(
+            archive.read(member).decode(errors="replace")
+            for member in archive.namelist()
+            if member.endswith(("json", "csv"))
+        )
+        photos = [member for member in archive.namelist() if member.startswith("photos/")]
+        if person == OWNER:
+            assert SECRET_SPOT in text  # the counterpart: the checks below could fail
+            assert SECRET_NOTE in text
+            assert len(photos) == 2
+        else:
+            assert photos == []
+            for secret in (SECRET_NOTE, SECRET_ERROR, SECRET_SPOT):
+                assert secret not in text, f"{secret!r} in {person}'s export"
 
 
 # --- CSRF ---------------------------------------------------------------------------------------------------
@@ -322,7 +416,7 @@ CSRF_CASES = [
     pytest.param(name, method, id=f"{name}-{method}")
     for name, rule in ACCESS.items()
     if rule.csrf
-    for method in ("post", "delete")
+    for method in UNSAFE_METHODS
     if method in rule.methods and rule.methods[method][rule.csrf_as] not in {401, 405, LOGIN}
 ]
 
@@ -339,7 +433,9 @@ def test_unsafe_requests_without_a_csrf_token_are_refused(name, method, world):
 
     response = getattr(client, method)(url, {"password": "x", "username": "x", "email": "x@example.org"})
 
-    assert response.status_code == 403, f"{method.upper()} {url} accepted a request without a CSRF token"
+    assert response.status_code == 403, (
+        f"{method.upper()} {url} without a CSRF token: {response.status_code}, {_body(response)[:300]!r}"
+    )
     if not rule.api:
         assert "This form has expired" in response.content.decode()  # a readable page, not Django's debug text
     assert _snapshot(world["media"]) == before

@@ -93,10 +93,10 @@ def test_ten_half_sent_requests_do_not_stop_health_or_an_upload(web, alice, make
     accepted = upload(99)
     upload_s = time.monotonic() - started
 
-    assert health.status_code in (200, 503), (health.status_code, health_s)
-    assert health_s < 2, (health.status_code, health_s)
-    assert accepted.status_code == 202, (accepted.status_code, accepted.text[:200], upload_s)
-    assert upload_s < 2, (accepted.status_code, accepted.text[:200], upload_s)
+    assert health.status_code in (200, 503), health.status_code
+    assert health_s < 2, health_s
+    assert accepted.status_code == 202, (accepted.status_code, accepted.text[:200])
+    assert upload_s < 2, upload_s
 
     # The body timeout frees the threads: each stalled client gets 408 and its connection closed.
     for client in stalled:

@@ -47,6 +47,17 @@ def test_new_spot_without_a_place_is_a_form_error(alice):
     assert Spot.objects.count() == 0
 
 
+@pytest.mark.parametrize("x", ["inf", "nan", "abc"])
+def test_a_map_point_that_is_not_a_number_is_not_drawn(alice, x):
+    """The hidden x/y fields can hold anything: the page says so and draws no marker at 'inf'."""
+    for url in (reverse("spots:spot_new"), reverse("classifier:upload")):
+        response = session_client(alice).post(url, {"name": "x", "view": "back", "x": x, "y": "0.5"})
+        assert response.status_code == 400
+        assert 'visibility="hidden"' in response.content.decode()
+        assert f'cx="{x}"' not in response.content.decode()
+    assert Spot.objects.count() == 0
+
+
 def test_upload_into_a_new_spot_with_symptoms(alice, upload_file, private_media):
     response = session_client(alice).post(
         reverse("classifier:upload"),

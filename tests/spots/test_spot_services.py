@@ -150,3 +150,11 @@ def test_due_date_follows_the_latest_check(spot_with_checks):
     assert spot_due_on(spot=annotated) == add_months(newer.created_at.date(), 1)
     spot_update(spot=spot, recheck_months=0)
     assert spot_due_on(spot=spot_get_for_user(user=spot.user, pk=spot.pk)) is None
+
+
+def test_symptom_labels_are_the_questions_and_only_symptoms_have_one():
+    assert [Prediction.symptom_label(name) for name in Prediction.SYMPTOM_FIELDS] == [
+        str(Prediction._meta.get_field(name).verbose_name) for name in Prediction.SYMPTOM_FIELDS
+    ]
+    with pytest.raises(ValueError, match="not a symptom"):
+        Prediction.symptom_label("note")
