@@ -150,6 +150,7 @@ class Prediction(models.Model):
         """The ticked symptom answers, in words."""
         return [self.symptom_label(name) for name in self.SYMPTOM_FIELDS if getattr(self, name)]
 
+    @property
     def risk_level_measurement(self) -> dict | None:
         """What this prediction's level meant when its model was tested (the card's risk_levels), if known."""
         if not self.risk_level or self.model_version is None:

@@ -34,7 +34,7 @@ from django.test import Client
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import VerifiedEmail
-from classifier.models import Prediction
+from classifier.models import ModelVersion, Prediction
 from spots.models import Spot
 from spots.services import prediction_move_to_spot, spot_create
 from tests.conftest import make_clinician, media_files
@@ -46,7 +46,7 @@ OWNER, OTHER, STAFF, CLINICIAN, ANONYMOUS = "owner", "other", "staff", "clinicia
 PEOPLE = (OWNER, OTHER, STAFF, CLINICIAN, ANONYMOUS)
 LOGIN = 3020  # a 302 to the login page (and nowhere else)
 SECRET_NOTE = "secret note: left breast, since May"
-SECRET_RESULT = "91.0%"
+SECRET_RESULT = "about 37 in 100 lesions with this result were melanoma"  # what her level meant (the card)
 SECRET_ERROR = "The model file is missing."
 SECRET_SPOT = "secret spot: mole under the left shoulder blade"
 SPOT = "spot"  # Rule.target for URLs that take alice's spot id
@@ -118,6 +118,8 @@ ACCESS: dict[str, Rule] = {
     "landing": public_page(),
     "healthz": Rule({"get": _everyone(frozenset({200, 503}))}, csrf=False),  # 503 names what is down
     "favicon": Rule({"get": _everyone(301), "post": _everyone(405)}, csrf=False),  # to the static file
+    # For the scraper only: its token or an allow-listed address (neither is set here); no session opens it.
+    "metrics": Rule({"get": _everyone(403), "post": _everyone(405)}, csrf=False),
     "login": public_page(post=200),
     "logout": Rule({"post": _everyone(302)}),
     # signed-in people are sent on to the upload page
@@ -258,7 +260,10 @@ def test_every_url_has_an_access_rule():
 def world(alice, bob, private_media) -> dict:
     staff = UserFactory(username="charlie", staff=True)
     clinician = make_clinician("clara")
-    done = PredictionFactory(user=alice, done=True, melanoma_probability=0.91, note=SECRET_NOTE)
+    done = PredictionFactory(user=alice, done=True, score=0.91, melanoma_probability=0.91, note=SECRET_NOTE)
+    # Her result in words comes from her model version's card: make it one that no other page can show.
+    levels = {"levels": {done.risk_level: {"melanoma_share": 0.37, "share_of_melanomas": 0.5}}}
+    ModelVersion.objects.filter(pk=done.model_version_id).update(card={"risk_levels": levels})
     failed = PredictionFactory(user=alice, failed=True, error=SECRET_ERROR, note=SECRET_NOTE)
     # The finished check is filed under her spot, so the spot's pages, report and API show its result and note.
     spot = spot_create(user=alice, name=SECRET_SPOT, note=SECRET_NOTE, view="back", x=0.5, y=0.3, recheck_months=3)
