@@ -31,6 +31,7 @@ MACHINE_OUTPUTS = (
     "status",
     "melanoma_probability",
     "verdict",
+    "quality_issue",
     "threshold",
     "model_version",
     "error",
@@ -69,7 +70,15 @@ class PredictionAdmin(admin.ModelAdmin):
         "reviewed",
     )
     list_display_links = ("id", "thumbnail_preview")
-    list_filter = ("status", "verdict", "model_version", "reviewed", "confirmed_diagnosis", "body_site")
+    list_filter = (
+        "status",
+        "verdict",
+        "quality_issue",
+        "model_version",
+        "reviewed",
+        "confirmed_diagnosis",
+        "body_site",
+    )
     search_fields = ("user__username",)
     list_select_related = ("user", "model_version")
     date_hierarchy = "created_at"
@@ -126,6 +135,8 @@ class PredictionAdmin(admin.ModelAdmin):
     def verdict_short(self, prediction: Prediction) -> str:
         # The full wording is for patients; a reviewer scanning a list needs one word.
         short: dict[str, str] = {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}
+        if prediction.verdict == Prediction.Verdict.RETAKE:
+            return f"Retake: {prediction.get_quality_issue_display()}"
         return short.get(prediction.verdict, "—")
 
     @admin.display(description="Probability", ordering="melanoma_probability")

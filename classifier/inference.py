@@ -1,4 +1,4 @@
-"""The serving entry point the Celery worker calls: image bytes -> melanoma probability.
+"""The serving entry point the Celery worker calls: image bytes -> photo check -> melanoma probability.
 
 The active ModelVersion's LiteRT model is loaded once per process, lazily (never before the worker
 forks), and reloaded when another version is activated: each call checks the active row (one indexed
@@ -10,11 +10,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from PIL import Image
+
 from classifier.models import ModelVersion
 from classifier.selectors import model_version_get_active
 from classifier.services.model_versions import model_version_resolve_path
-from lesion_model.decode import ImageError
+from lesion_model.decode import ImageError, decode_image
 from lesion_model.model_card import ModelCardError
+from lesion_model.preprocessing import to_model_input
+from lesion_model.quality import WORKING_SIZE, PhotoCheck, check_photo
 from lesion_model.scorer import MelanomaScorer
 
 
@@ -32,10 +36,11 @@ class ImageUnreadable(InferenceError):
 
 @dataclass(frozen=True)
 class InferenceResult:
-    melanoma_probability: float
+    melanoma_probability: float | None  # None when the photo check refused the photo
     threshold: float
     model_version: str
     model_version_id: int
+    quality_issue: str = ""  # lesion_model.quality.QualityIssue value: retake the photo, no verdict
 
 
 # (ModelVersion id, path) -> scorer; one entry: the active model of this process.
@@ -68,10 +73,25 @@ def get_active_scorer() -> tuple[ModelVersion, MelanomaScorer]:
 
 
 def predict_melanoma(image_bytes: bytes) -> InferenceResult:
-    """Score one uploaded image with the active model. Raises ModelUnavailable or ImageUnreadable."""
+    """Check the photo, then score it with the active model. Raises ModelUnavailable or ImageUnreadable.
+
+    A photo the check refuses (lesion_model/quality.py) is not scored: the result names the issue instead.
+    """
     model_version, scorer = get_active_scorer()
     try:
-        probability = scorer.score_bytes(image_bytes)
+        image, check = _decode_and_check(image_bytes, scorer)
+        if check.issue is not None:
+            return InferenceResult(
+                melanoma_probability=None,
+                threshold=float(model_version.threshold),
+                model_version=model_version.version,
+                model_version_id=model_version.pk,
+                quality_issue=check.issue.value,
+            )
+        if image is not None:
+            probability = scorer.score_array(to_model_input(image, scorer.normalisation))
+        else:
+            probability = scorer.score_bytes(image_bytes)
     except ImageError as error:
         raise ImageUnreadable(f"The image could not be read: {error}") from error
     except ModelCardError as error:
@@ -83,6 +103,22 @@ def predict_melanoma(image_bytes: bytes) -> InferenceResult:
         model_version=model_version.version,
         model_version_id=model_version.pk,
     )
+
+
+def _decode_and_check(image_bytes: bytes, scorer: MelanomaScorer) -> tuple[Image.Image | None, PhotoCheck]:
+    """Decode once for the check; hand the same pixels to the model when it takes the check's size.
+
+    Returns (the model's size x size image or None, the check). The image is exactly what
+    `lesion_model.preprocessing.load_image` makes (same draft size, same resize) when the model's input size is the
+    check's, so evaluation and serving still see the same pixels; for any other size the scorer decodes itself.
+    """
+    draft = max(WORKING_SIZE, scorer.input_size)
+    decoded = decode_image(image_bytes, draft_size=(draft, draft))
+    check = check_photo(decoded)
+    if scorer.input_size != draft:
+        return None, check
+    size = (scorer.input_size, scorer.input_size)
+    return (decoded if decoded.size == size else decoded.resize(size, Image.Resampling.BILINEAR)), check
 
 
 def clear_cache() -> None:

@@ -47,11 +47,25 @@ class Prediction(models.Model):
     class Verdict(models.TextChoices):
         REFER = "refer", "Have this lesion checked by a dermatologist"
         LOW_RISK = "low_risk", "Low risk"
+        # The photo check refused the photo (quality_issue says why): no melanoma verdict at all.
+        RETAKE = "retake", "Retake the photo"
 
         @classmethod
         def for_score(cls, *, melanoma_probability: float, threshold: float) -> Prediction.Verdict:
             """The decision rule, the same everywhere: at or above the threshold, refer."""
             return cls.REFER if melanoma_probability >= threshold else cls.LOW_RISK
+
+    class QualityIssue(models.TextChoices):
+        """Why the photo check (lesion_model/quality.py, whose QualityIssue these values mirror) refused a photo."""
+
+        NOT_A_LESION = "not_a_lesion", "Not a photo of a skin lesion"
+        BLURRY = "blurry", "Blurry"
+        TOO_DARK = "too_dark", "Too dark"
+        TOO_BRIGHT = "too_bright", "Too bright"
+        GLARE = "glare", "Glare on the lesion"
+        TOO_SMALL = "too_small", "Lesion too small in the frame"
+        TOO_CLOSE = "too_close", "Lesion too close (fills the frame)"
+        UNFAMILIAR = "unfamiliar", "Unlike the photos the model learnt from"
 
     class BodySite(models.TextChoices):
         HEAD_NECK = "head_neck", "Head / neck"
@@ -84,6 +98,8 @@ class Prediction(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     melanoma_probability = models.FloatField(null=True, blank=True)
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True, db_index=True)
+    # Set only with verdict `retake`: what was wrong with the photo.
+    quality_issue = models.CharField(max_length=24, choices=QualityIssue.choices, blank=True, db_index=True)
     threshold = models.FloatField(null=True, blank=True)
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="predictions"

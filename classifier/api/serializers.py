@@ -32,6 +32,13 @@ class PredictionSerializer(serializers.ModelSerializer):
         slug_field="version", read_only=True
     )
     verdict_text = serializers.CharField(source="get_verdict_display", read_only=True)
+    quality_issue = serializers.ChoiceField(
+        choices=Prediction.QualityIssue.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Set when verdict is `retake`: why the photo was refused (no melanoma probability then). "
+        "Empty otherwise.",
+    )
     url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
@@ -45,6 +52,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "melanoma_probability",
             "verdict",
             "verdict_text",
+            "quality_issue",
             "threshold",
             "model_version",
             "body_site",

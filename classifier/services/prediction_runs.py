@@ -79,7 +79,14 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
         raise
     inference_ms = (time.perf_counter() - started) * 1000.0
 
-    probability = float(result.melanoma_probability)
+    if result.quality_issue:
+        return _prediction_finish_retake(
+            prediction_id=prediction_id,
+            quality_issue=result.quality_issue,
+            model_version_id=result.model_version_id,
+            inference_ms=inference_ms,
+        )
+    probability = float(result.melanoma_probability if result.melanoma_probability is not None else math.nan)
     threshold = float(result.threshold)
     if not (math.isfinite(probability) and 0.0 <= probability <= 1.0):
         # A broken model (e.g. NaN outputs) must not produce a verdict; NaN would also be stored as NULL.
@@ -94,7 +101,32 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
         melanoma_probability=probability,
         threshold=threshold,
         verdict=Prediction.Verdict.for_score(melanoma_probability=probability, threshold=threshold),
+        quality_issue="",
         model_version_id=result.model_version_id,
+        inference_ms=inference_ms,
+        completed_at=timezone.now(),
+        error="",
+    )
+    if updated != 1:
+        logger.info("Prediction %s changed while it ran; result discarded", prediction_id)
+    return Prediction.objects.filter(id=prediction_id).first()
+
+
+def _prediction_finish_retake(
+    *, prediction_id: int, quality_issue: str, model_version_id: int, inference_ms: float
+) -> Prediction | None:
+    """The photo check refused the photo: done, with no melanoma verdict, and the reason to retake it."""
+    if quality_issue not in Prediction.QualityIssue.values:
+        # A runtime newer than this database's choices: still no verdict, and a reason a person can act on.
+        logger.warning("Unknown quality issue %r for prediction %s", quality_issue, prediction_id)
+        quality_issue = Prediction.QualityIssue.UNFAMILIAR
+    updated = Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
+        status=Status.DONE,
+        verdict=Prediction.Verdict.RETAKE,
+        quality_issue=quality_issue,
+        melanoma_probability=None,
+        threshold=None,
+        model_version_id=model_version_id,
         inference_ms=inference_ms,
         completed_at=timezone.now(),
         error="",

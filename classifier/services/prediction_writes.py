@@ -140,6 +140,7 @@ def _requeue(prediction: Prediction, *, allowed: Iterable[str]) -> Prediction:
         melanoma_probability=None,
         threshold=None,
         verdict="",
+        quality_issue="",
         model_version=None,
         inference_ms=None,
         error="",
