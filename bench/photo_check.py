@@ -151,54 +151,90 @@ def _smooth_noise(rng: np.random.Generator, size: int, scale: float) -> np.ndarr
     return (smooth - smooth.mean()) / max(1e-3, smooth.std())
 
 
+def _solid(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(rng.uniform(0, 255, 3), (*xx.shape, 3))
+
+
+def _gradient(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    start, stop = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    return start + (stop - start) * xx[..., None]
+
+
+def _noise(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    return rng.uniform(0, 255, (*xx.shape, 3))
+
+
+def _skin_only(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """Bare skin, no lesion."""
+    red = rng.uniform(150, 235)
+    tone = np.array([red, red * rng.uniform(0.72, 0.82), red * rng.uniform(0.6, 0.7)])
+    texture = 1 + 0.04 * _smooth_noise(rng, xx.shape[0], 8)
+    return tone * texture[..., None] + rng.normal(0, 3, (*xx.shape, 3))
+
+
+def _landscape(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """Sky over green ground."""
+    sky = np.array([110, 160, 230]) * rng.uniform(0.8, 1.1)
+    ground = np.array([70, 130, 50]) * rng.uniform(0.7, 1.2)
+    pixels = np.where((yy < rng.uniform(0.3, 0.7))[..., None], sky, ground)
+    return pixels * (1 + 0.08 * _smooth_noise(rng, xx.shape[0], 3))[..., None]
+
+
+def _shapes(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """Bright geometric shapes on a coloured background."""
+    pixels = np.broadcast_to(rng.uniform(0, 255, 3), (*xx.shape, 3)).copy()
+    for _ in range(6):
+        cx, cy, radius = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.2)
+        pixels[(xx - cx) ** 2 + (yy - cy) ** 2 < radius**2] = rng.uniform(0, 255, 3)
+    return pixels
+
+
+def _stripes(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    period = rng.uniform(6, 30)
+    return (127 + 120 * np.sin(2 * np.pi * xx * xx.shape[1] / period))[..., None] * np.ones(3)
+
+
+def _text(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """A page of dark "text" lines."""
+    size = xx.shape[0]
+    pixels = np.full((size, size, 3), 240.0)
+    for row in range(12, size - 8, 14):
+        for start in range(8, size - 20, 24):
+            if rng.random() < 0.8:
+                pixels[row : row + 6, start : start + int(rng.uniform(8, 20))] = 30
+    return pixels
+
+
+def _blue_blob(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """A blue object on skin-coloured ground: a blob, but not a pigmented lesion."""
+    pixels = np.broadcast_to(np.array([200.0, 160.0, 140.0]), (*xx.shape, 3)).copy()
+    pixels[(xx - 0.5) ** 2 + (yy - 0.5) ** 2 < 0.2**2] = (40, 80, 200)
+    return pixels + rng.normal(0, 4, pixels.shape)
+
+
+_SCENES: dict[str, Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]] = {
+    "solid": _solid,
+    "gradient": _gradient,
+    "noise": _noise,
+    "skin_only": _skin_only,
+    "landscape": _landscape,
+    "shapes": _shapes,
+    "stripes": _stripes,
+    "text": _text,
+    "blue_blob": _blue_blob,
+}
+
+
 def scene(kind: str, seed: int) -> Image.Image:
     """A generated non-lesion picture of one kind: what people upload by mistake, or what breaks a naive check."""
-    rng = np.random.default_rng(seed)
-    size = WORKING_SIZE
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    colour = rng.uniform(0, 255, 3).astype(np.float32)
-    if kind == "solid":
-        pixels = np.broadcast_to(colour, (size, size, 3))
-    elif kind == "gradient":
-        other = rng.uniform(0, 255, 3).astype(np.float32)
-        pixels = colour + (other - colour) * xx[..., None]
-    elif kind == "noise":
-        pixels = rng.uniform(0, 255, (size, size, 3))
-    elif kind == "skin_only":  # bare skin, no lesion
-        tone = np.array([rng.uniform(150, 235), 0, 0], dtype=np.float32)
-        tone[1], tone[2] = tone[0] * rng.uniform(0.72, 0.82), tone[0] * rng.uniform(0.6, 0.7)
-        pixels = tone * (1 + 0.04 * _smooth_noise(rng, size, 8))[..., None] + rng.normal(0, 3, (size, size, 3))
-    elif kind == "landscape":  # sky over green ground
-        horizon = rng.uniform(0.3, 0.7)
-        sky = np.array([110, 160, 230], dtype=np.float32) * rng.uniform(0.8, 1.1)
-        ground = np.array([70, 130, 50], dtype=np.float32) * rng.uniform(0.7, 1.2)
-        pixels = np.where((yy < horizon)[..., None], sky, ground) * (1 + 0.08 * _smooth_noise(rng, size, 3))[..., None]
-    elif kind == "shapes":  # bright geometric shapes on a coloured background
-        pixels = np.broadcast_to(colour, (size, size, 3)).copy()
-        for _ in range(6):
-            cx, cy, radius = rng.uniform(0, 1, 2).tolist() + [rng.uniform(0.05, 0.2)]
-            inside = (xx - cx) ** 2 + (yy - cy) ** 2 < radius**2
-            pixels[inside] = rng.uniform(0, 255, 3)
-    elif kind == "stripes":
-        period = rng.uniform(6, 30)
-        pixels = (127 + 120 * np.sin(2 * np.pi * xx * size / period))[..., None] * np.ones(3, dtype=np.float32)
-    elif kind == "text":  # a page of dark "text" lines
-        pixels = np.full((size, size, 3), 240, dtype=np.float32)
-        for row in range(12, size - 8, 14):
-            for start in range(8, size - 20, 24):
-                if rng.random() < 0.8:
-                    pixels[row : row + 6, start : start + int(rng.uniform(8, 20))] = 30
-    elif kind == "blue_blob":  # a skin-coloured background with a blue object on it: not a pigmented lesion
-        pixels = np.broadcast_to(np.array([200, 160, 140], dtype=np.float32), (size, size, 3)).copy()
-        inside = (xx - 0.5) ** 2 + (yy - 0.5) ** 2 < 0.2**2
-        pixels[inside] = (40, 80, 200)
-        pixels += rng.normal(0, 4, pixels.shape)
-    else:
+    if kind not in _SCENES:
         raise ValueError(f"Unknown scene {kind!r}")
+    yy, xx = np.mgrid[0:WORKING_SIZE, 0:WORKING_SIZE].astype(np.float32) / WORKING_SIZE
+    pixels = _SCENES[kind](np.random.default_rng(seed), xx, yy)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), mode="RGB")
 
 
-SCENE_KINDS = ("solid", "gradient", "noise", "skin_only", "landscape", "shapes", "stripes", "text", "blue_blob")
+SCENE_KINDS = tuple(_SCENES)
 
 
 # --- transforms: blurry, dark, overexposed, camera-like -----------------------------------------------------

@@ -50,8 +50,8 @@ class Thresholds:
     too_dark_p95: float = 75.0
     # Share of the frame clipped to white: a washed-out photo (lesion photos <= 0.24, x3 overexposed >= 0.39).
     too_bright_clipped: float = 0.30
-    # Clipped pixels on and next to the lesion over its size: a reflection (flash, wet skin) hides it.
-    glare_lesion_clipped: float = 0.25
+    # Share of the lesion hidden by clipped white: a reflection (flash, wet skin).
+    glare_lesion_clipped: float = 0.20
     # Fine over coarse detail (`_sharpness`): lesions >= 0.08, camera-like (defocus 1.2 px) >= 0.046, sigma 4 <= 0.03.
     min_sharpness: float = 0.04
     # Not a photo of skin: greyscale, vivid, blue or green, too little of the frame skin-coloured, or busy.
@@ -86,7 +86,7 @@ class PhotoMeasures:
     lesion_contrast: float  # mean luminance of the skin around the lesion minus the lesion's, 0-255
     lesion_share: float  # the darker class's share of the frame
     lesion_border_share: float  # share of the frame's outer band that is lesion
-    lesion_clipped_share: float  # clipped pixels on and next to the lesion, over the lesion's size
+    lesion_clipped_share: float  # share of the lesion's area hidden by clipped white (`_hidden_share`)
     # Room for checks that need more than pixels (e.g. a feature distance for `unfamiliar`).
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -231,7 +231,7 @@ def measure(image: Image.Image) -> PhotoMeasures:
         lesion_contrast=_class_difference(luminance, around, lesion),
         lesion_share=float(lesion_count / lesion.size),
         lesion_border_share=float(lesion[_BAND].mean()),
-        lesion_clipped_share=float((clipped & _near(lesion)).sum() / max(1, lesion_count)),
+        lesion_clipped_share=_hidden_share(clipped, lesion, lesion_count),
     )
 
 
@@ -254,17 +254,24 @@ def _edge_share(luminance: np.ndarray, around: np.ndarray, lesion: np.ndarray) -
     return float(((step > 0.5 * contrast) & around).sum() / around.sum())
 
 
-def _near(mask: np.ndarray, radius: int = 3) -> np.ndarray:
-    """The lesion and a few pixels around it: glare on a lesion is white, so the darker class never holds it."""
-    spread = Image.fromarray(mask.astype(np.uint8) * 255, mode="L").filter(ImageFilter.BoxBlur(radius))
-    return np.asarray(spread) > 0
+def _hidden_share(clipped: np.ndarray, lesion: np.ndarray, lesion_count: int) -> float:
+    """The share of the lesion's area that is clipped white: a reflection on a mole is white, so the darker class
+    never holds it; it leaves a hole. Clipped pixels within about the lesion's radius of it count as hidden."""
+    if lesion_count == 0:
+        return 0.0
+    radius = max(2, int(0.7 * np.sqrt(lesion_count / np.pi)))
+    spread = Image.fromarray(lesion.astype(np.uint8) * 255, mode="L").filter(ImageFilter.BoxBlur(radius))
+    hidden = int((clipped & (np.asarray(spread) > 0)).sum())
+    return hidden / (lesion_count + hidden)
 
 
 # --- checking -----------------------------------------------------------------------------------------------
 
 
 def check_shape(measures: PhotoMeasures, thresholds: Thresholds) -> QualityIssue | None:
-    if measures.aspect_ratio > thresholds.max_aspect_ratio or measures.contrast < thresholds.min_contrast:
+    # Flat: one colour all over. A small lesion on plain skin is flat too, but for the lesion.
+    flat = measures.contrast < thresholds.min_contrast and measures.lesion_contrast < thresholds.min_lesion_contrast
+    if measures.aspect_ratio > thresholds.max_aspect_ratio or flat:
         return QualityIssue.NOT_A_LESION
     return None
 
