@@ -53,6 +53,7 @@ MACHINE_OUTPUTS = (
     "score",
     "verdict",
     "threshold_rounded",
+    "quality_issue",
     "model_version",
     "error",
     "inference_time",
@@ -98,7 +99,15 @@ class PredictionAdmin(admin.ModelAdmin):
         "reviewed",
     )
     list_display_links = ("id", "thumbnail_preview")
-    list_filter = (_risk_field(), "reviewed", "confirmed_diagnosis", "model_version", "status", "body_site")
+    list_filter = (
+        _risk_field(),
+        "quality_issue",
+        "reviewed",
+        "confirmed_diagnosis",
+        "model_version",
+        "status",
+        "body_site",
+    )
     # "=id" finds a check by number; the rest by who uploaded it, what they noted, or the model version.
     search_fields = ("=id", "user__username", "user__email", "note", "model_version__version")
     search_help_text = "Check number, username, e-mail, note or model version."
@@ -174,6 +183,8 @@ class PredictionAdmin(admin.ModelAdmin):
     def verdict_short(self, prediction: Prediction) -> str:
         # The full wording is for patients; a reviewer scanning a list needs one word.
         short: dict[str, str] = {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}
+        if prediction.verdict == Prediction.Verdict.RETAKE:
+            return f"Retake: {prediction.get_quality_issue_display()}"
         return short.get(prediction.verdict, "—")
 
     @admin.display(description="Probability (calibrated)", ordering="melanoma_probability")

@@ -1,4 +1,5 @@
-"""The serving entry point the Celery worker calls: image bytes -> raw score, calibrated probability, risk level.
+"""The serving entry point the Celery worker calls: image bytes -> photo check -> raw score, calibrated
+probability, risk level.
 
 The active ModelVersion's LiteRT model is loaded once per process, lazily (never before the worker
 forks), and reloaded when another version is activated: each call checks the active row (one indexed
@@ -10,11 +11,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from PIL import Image
+
 from classifier.models import ModelVersion
 from classifier.selectors import model_version_get_active
 from classifier.services.model_artifacts import model_version_local_dir
-from lesion_model.decode import ImageError
+from lesion_model.decode import ImageError, decode_image
 from lesion_model.model_card import ModelCardError
+from lesion_model.preprocessing import to_model_input
+from lesion_model.quality import WORKING_SIZE, PhotoCheck, check_photo
 from lesion_model.scorer import MelanomaScorer
 
 
@@ -32,12 +37,13 @@ class ImageUnreadable(InferenceError):
 
 @dataclass(frozen=True)
 class InferenceResult:
-    score: float  # the model's raw output; the verdict compares it with the threshold
-    melanoma_probability: float | None  # calibrated by the model card; None when the card has no calibration
-    risk_level: str  # lesion_model.calibration: low / moderate / high
+    score: float | None  # the model's raw output (the verdict compares it with the threshold); None: retake
+    melanoma_probability: float | None  # calibrated by the model card; None without calibration or on retake
+    risk_level: str  # lesion_model.calibration: low / moderate / high; "" on retake
     threshold: float
     model_version: str
     model_version_id: int
+    quality_issue: str = ""  # lesion_model.quality.QualityIssue value: retake the photo, no verdict
 
 
 # (ModelVersion id, path, artifact SHA-256) -> scorer; one entry: the active model of this process.
@@ -71,16 +77,33 @@ def get_active_scorer() -> tuple[ModelVersion, MelanomaScorer]:
 
 
 def predict_melanoma(image_bytes: bytes) -> InferenceResult:
-    """Score one uploaded image with the active model. Raises ModelUnavailable or ImageUnreadable."""
+    """Check the photo, then score it with the active model. Raises ModelUnavailable or ImageUnreadable.
+
+    A photo the check refuses (lesion_model/quality.py) is not scored: the result names the issue instead.
+    """
     model_version, scorer = get_active_scorer()
+    # The row's threshold is the card's, copied at registration (training/card.py: the card is its one source).
+    threshold = float(model_version.threshold)
     try:
-        score = scorer.score_bytes(image_bytes)
+        image, check = _decode_and_check(image_bytes, scorer)
+        if check.issue is not None:
+            return InferenceResult(
+                score=None,
+                melanoma_probability=None,
+                risk_level="",
+                threshold=threshold,
+                model_version=model_version.version,
+                model_version_id=model_version.pk,
+                quality_issue=check.issue.value,
+            )
+        if image is not None:
+            score = scorer.score_array(to_model_input(image, scorer.normalisation))
+        else:
+            score = scorer.score_bytes(image_bytes)
     except ImageError as error:
         raise ImageUnreadable(f"The image could not be read: {error}") from error
     except ModelCardError as error:
         raise ModelUnavailable(f"Model {model_version.version} cannot score images: {error}") from error
-    # The row's threshold is the card's, copied at registration (training/card.py: the card is its one source).
-    threshold = float(model_version.threshold)
     interpretation = scorer.interpret(score, threshold=threshold)
     return InferenceResult(
         score=score,
@@ -90,6 +113,22 @@ def predict_melanoma(image_bytes: bytes) -> InferenceResult:
         model_version=model_version.version,
         model_version_id=model_version.pk,
     )
+
+
+def _decode_and_check(image_bytes: bytes, scorer: MelanomaScorer) -> tuple[Image.Image | None, PhotoCheck]:
+    """Decode once for the check; hand the same pixels to the model when it takes the check's size.
+
+    Returns (the model's size x size image or None, the check). The image is exactly what
+    `lesion_model.preprocessing.load_image` makes (same draft size, same resize) when the model's input size is the
+    check's, so evaluation and serving still see the same pixels; for any other size the scorer decodes itself.
+    """
+    draft = max(WORKING_SIZE, scorer.input_size)
+    decoded = decode_image(image_bytes, draft_size=(draft, draft))
+    check = check_photo(decoded)
+    if scorer.input_size != draft:
+        return None, check
+    size = (scorer.input_size, scorer.input_size)
+    return (decoded if decoded.size == size else decoded.resize(size, Image.Resampling.BILINEAR)), check
 
 
 def clear_cache() -> None:

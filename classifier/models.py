@@ -50,6 +50,8 @@ class Prediction(models.Model):
     class Verdict(models.TextChoices):
         REFER = "refer", "Have this lesion checked by a dermatologist"
         LOW_RISK = "low_risk", "Low risk"
+        # The photo check refused the photo (quality_issue says why): no melanoma verdict at all.
+        RETAKE = "retake", "Retake the photo"
 
         @classmethod
         def for_score(cls, *, score: float, threshold: float) -> Prediction.Verdict:
@@ -63,6 +65,18 @@ class Prediction(models.Model):
         LOW = "low", "Low"
         MODERATE = "moderate", "Moderate"
         HIGH = "high", "High"
+
+    class QualityIssue(models.TextChoices):
+        """Why the photo check (lesion_model/quality.py, whose QualityIssue these values mirror) refused a photo."""
+
+        NOT_A_LESION = "not_a_lesion", "Not a photo of a skin lesion"
+        BLURRY = "blurry", "Blurry"
+        TOO_DARK = "too_dark", "Too dark"
+        TOO_BRIGHT = "too_bright", "Too bright"
+        GLARE = "glare", "Glare on the lesion"
+        TOO_SMALL = "too_small", "Lesion too small in the frame"
+        TOO_CLOSE = "too_close", "Lesion too close (fills the frame)"
+        UNFAMILIAR = "unfamiliar", "Unlike the photos the model learnt from"
 
     class BodySite(models.TextChoices):
         HEAD_NECK = "head_neck", "Head / neck"
@@ -100,6 +114,8 @@ class Prediction(models.Model):
     # NULL until scored (the API shows null, not ""), like the numbers beside it.
     risk_level = models.CharField(max_length=16, choices=RiskLevel.choices, null=True, blank=True)  # noqa: DJ001
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True, db_index=True)
+    # Set only with verdict `retake`: what was wrong with the photo.
+    quality_issue = models.CharField(max_length=24, choices=QualityIssue.choices, blank=True, db_index=True)
     threshold = models.FloatField(null=True, blank=True)
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="predictions"

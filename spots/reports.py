@@ -91,6 +91,8 @@ def _spot_header(pdf: FPDF, spot: Spot) -> None:
 def _result_text(check: Prediction) -> str:
     if check.status != Prediction.Status.DONE:
         return f"No result ({check.get_status_display().lower()})"
+    if check.verdict == Prediction.Verdict.RETAKE:
+        return f"No result: the photo was refused ({check.get_quality_issue_display().lower()}); retake it"
     steps = next_steps_for(check)
     label = steps.label if steps else check.get_verdict_display()
     return f"{label} (model score {percent(check.melanoma_probability)}, threshold {percent(check.threshold)})"

@@ -45,6 +45,13 @@ class PredictionSerializer(serializers.ModelSerializer):
     risk_level_meaning = serializers.SerializerMethodField(
         help_text="What this level meant when the model was tested, in plain words."
     )
+    quality_issue = serializers.ChoiceField(
+        choices=Prediction.QualityIssue.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Set when verdict is `retake`: why the photo was refused (no melanoma probability then). "
+        "Empty otherwise.",
+    )
     url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
@@ -61,6 +68,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "score",
             "verdict",
             "verdict_text",
+            "quality_issue",
             "threshold",
             "model_version",
             "body_site",

@@ -87,6 +87,13 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
         raise
     inference_ms = (time.perf_counter() - started) * 1000.0
 
+    if result.quality_issue or result.score is None:
+        return _prediction_finish_retake(
+            prediction_id=prediction_id,
+            quality_issue=result.quality_issue,
+            model_version_id=result.model_version_id,
+            inference_ms=inference_ms,
+        )
     score = float(result.score)
     probability = result.melanoma_probability
     threshold = float(result.threshold)
@@ -111,6 +118,7 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
         risk_level=result.risk_level,
         threshold=threshold,
         verdict=verdict,
+        quality_issue="",
         model_version_id=result.model_version_id,
         inference_ms=inference_ms,
         completed_at=completed_at,
@@ -127,6 +135,32 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
             queued_at=prediction.queued_at or prediction.created_at,
             completed_at=completed_at,
         )
+    return Prediction.objects.filter(id=prediction_id).first()
+
+
+def _prediction_finish_retake(
+    *, prediction_id: int, quality_issue: str, model_version_id: int, inference_ms: float
+) -> Prediction | None:
+    """The photo check refused the photo: done, with no melanoma verdict, and the reason to retake it."""
+    if quality_issue not in Prediction.QualityIssue.values:
+        # A runtime newer than this database's choices: still no verdict, and a reason a person can act on.
+        logger.warning("Unknown quality issue %r for prediction %s", quality_issue, prediction_id)
+        quality_issue = Prediction.QualityIssue.UNFAMILIAR
+    updated = Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
+        status=Status.DONE,
+        verdict=Prediction.Verdict.RETAKE,
+        quality_issue=quality_issue,
+        score=None,
+        melanoma_probability=None,
+        risk_level=None,
+        threshold=None,
+        model_version_id=model_version_id,
+        inference_ms=inference_ms,
+        completed_at=timezone.now(),
+        error="",
+    )
+    if updated != 1:
+        logger.info("Prediction %s changed while it ran; result discarded", prediction_id)
     return Prediction.objects.filter(id=prediction_id).first()
 
 

@@ -157,6 +157,7 @@ def _requeue(prediction: Prediction, *, allowed: Iterable[str], why: str) -> Pre
         risk_level=None,
         threshold=None,
         verdict="",
+        quality_issue="",
         model_version=None,
         inference_ms=None,
         error="",

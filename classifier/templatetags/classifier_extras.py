@@ -51,6 +51,8 @@ def next_steps(context, prediction) -> str:
 def risk_label(prediction) -> str:
     from classifier.risk import next_steps_for
 
+    if getattr(prediction, "verdict", "") == "retake":  # the photo check refused it: no risk to label
+        return "Retake photo"
     steps = next_steps_for(prediction)
     return steps.label if steps else ""
 
@@ -59,3 +61,20 @@ def risk_label(prediction) -> str:
 def risk_meaning(prediction) -> str:
     """What the prediction's risk level meant in tests, in words ("In our tests, about 12 in 100 ...")."""
     return level_meaning(prediction.risk_level, prediction.risk_level_measurement)
+
+
+@register.simple_tag
+def retake_advice(prediction):
+    """What was wrong with a refused photo and how to retake it (classifier/photo_advice.py)."""
+    from classifier.photo_advice import retake_advice as advice_for
+
+    return advice_for(prediction.quality_issue)
+
+
+@register.simple_tag
+def camera_figures(prediction):
+    """The active model card's figures on camera (non-dermoscopic) photos, or None."""
+    from classifier.photo_advice import camera_figures as figures_of
+
+    model_version = prediction.model_version
+    return figures_of(model_version.card) if model_version is not None else None

@@ -1,0 +1,423 @@
+"""How well the photo check (lesion_model/quality.py) tells usable lesion photos from the rest.
+
+    python -m bench.photo_check                 # table on stdout (~2 minutes on 2 cores with ../shared/derm)
+    python -m bench.photo_check --json          # the figures as JSON (what `photo_check_figures` returns)
+    python -m bench.photo_check --per-source 300  # at most N images per source and part (a quicker run)
+
+The thresholds were chosen on the *development* part only: HAM10000 lesions whose lesion id hashes into the
+first half, half of scikit-image's bundled photos (`skimage.data`) and generated scenes of seeds 0-9. Every
+other image is held out: the other HAM10000 lesions, isic2017, ph2, isic-sample and uploads (every source in
+../shared/derm), the other half of the scikit-image photos and scenes of seeds 100-109.
+
+Measured on held-out images:
+- real lesion photos as they are: the share refused (target <= 2 %);
+- real photos that are not lesions (scikit-image) and generated scenes: the share refused (target >= 95 %);
+- real lesion photos made blurry (Gaussian sigma 4 and 6 px at 224), dark (x0.15) or overexposed (x3, clipped):
+  the share refused *with the right reason* (target >= 90 %);
+- camera-like versions of real lesions (the lesion smaller in a wider frame of skin, mild defocus, uneven
+  light, JPEG): the share let through (they must pass: most people have no dermatoscope).
+
+scikit-image is a development requirement (requirements-dev.txt); without it the non-lesion photo rows are empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from lesion_model.decode import ImageError, decode_image
+from lesion_model.quality import WORKING_SIZE, PhotoMeasures, QualityIssue, Thresholds, measure, run_checks
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DERM = Path(os.environ.get("MELANOMA_SHARED_DERM", str(REPO.parent / "shared" / "derm")))
+
+DEV, HELD_OUT = "development", "held-out"
+# Photos in skimage.data (bundled with the package, no download) that are not skin lesions.
+SKIMAGE_PHOTOS = (
+    "astronaut",
+    "brick",
+    "camera",
+    "cell",
+    "chelsea",
+    "clock",
+    "coffee",
+    "coins",
+    "colorwheel",
+    "grass",
+    "gravel",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+    "microaneurysms",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "text",
+    "checkerboard",
+    "stereo_motorcycle",
+)
+DEV_SCENE_SEEDS = range(10)
+HELD_OUT_SCENE_SEEDS = range(100, 110)
+
+
+@dataclass(frozen=True)
+class Sample:
+    source: str  # ham10000, isic2017, ..., skimage, scenes
+    part: str  # DEV or HELD_OUT
+    variant: str  # as_is, blur4, blur6, dark, bright, camera
+    name: str
+    expected: tuple[str, ...]  # acceptable outcomes: "pass", or the issues that count as right
+
+
+@dataclass(frozen=True)
+class Measured:
+    sample: Sample
+    measures: PhotoMeasures
+
+
+# --- images -------------------------------------------------------------------------------------------------
+
+
+def _hash_share(key: str) -> float:
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def _working(image: Image.Image) -> Image.Image:
+    return image.convert("RGB").resize((WORKING_SIZE, WORKING_SIZE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
+def _load(path: Path) -> Image.Image | None:
+    try:
+        return _working(decode_image(path, draft_size=(WORKING_SIZE, WORKING_SIZE)))
+    except (ImageError, OSError):
+        return None
+
+
+def lesion_files(root: Path = SHARED_DERM) -> Iterator[tuple[str, str, Path]]:
+    """(source, part, path) for every lesion image in ../shared/derm; HAM10000 is split by lesion id."""
+    ham = root / "ham10000" / "HAM10000_metadata.csv"
+    if ham.is_file():
+        with ham.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                part = DEV if _hash_share(row["lesion_id"]) < 0.5 else HELD_OUT
+                yield "ham10000", part, root / "ham10000" / "HAM10000_images" / f"{row['image_id']}.jpg"
+    for source, folder in (("isic2017", "jpeg"), ("ph2", "jpeg"), ("isic-sample", "jpeg")):
+        for path in sorted((root / source / folder).glob("*.jpg")) if (root / source / folder).is_dir() else []:
+            yield source, HELD_OUT, path
+    uploads = root / "uploads"
+    for path in sorted(uploads.glob("*.jpg")) if uploads.is_dir() else []:
+        yield "uploads", HELD_OUT, path
+
+
+def skimage_photos() -> Iterator[tuple[str, str, Image.Image]]:
+    """(part, name, image): the bundled scikit-image photos, alternately development and held out, each whole
+    and as two crops (a crop of a photo is a photo too)."""
+    try:
+        from skimage import data  # noqa: PLC0415 - development requirement only
+    except ImportError:
+        return
+    for index, name in enumerate(SKIMAGE_PHOTOS):
+        loaded = getattr(data, name)()
+        pixels = np.asarray(loaded[0] if isinstance(loaded, tuple) else loaded)  # stereo pairs: the left view
+        if pixels.dtype != np.uint8:
+            pixels = (255 * (pixels.astype(np.float64) / max(1.0, float(pixels.max())))).astype(np.uint8)
+        image = Image.fromarray(pixels).convert("RGB")
+        part = DEV if index % 2 == 0 else HELD_OUT
+        yield part, name, image
+        width, height = image.size
+        side = min(width, height) // 2
+        for corner, (left, top) in enumerate(((width // 4, height // 4), (0, height - side))):
+            yield part, f"{name}-crop{corner}", image.crop((left, top, left + side, top + side))
+
+
+def _smooth_noise(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
+    noise = Image.fromarray((rng.random((size, size)) * 255).astype(np.uint8), mode="L")
+    smooth = np.asarray(noise.filter(ImageFilter.GaussianBlur(scale)), dtype=np.float32)
+    return (smooth - smooth.mean()) / max(1e-3, smooth.std())
+
+
+def _solid(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(rng.uniform(0, 255, 3), (*xx.shape, 3))
+
+
+def _gradient(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    start, stop = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    return start + (stop - start) * xx[..., None]
+
+
+def _noise(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    return rng.uniform(0, 255, (*xx.shape, 3))
+
+
+def _skin_only(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """Bare skin, no lesion."""
+    red = rng.uniform(150, 235)
+    tone = np.array([red, red * rng.uniform(0.72, 0.82), red * rng.uniform(0.6, 0.7)])
+    texture = 1 + 0.04 * _smooth_noise(rng, xx.shape[0], 8)
+    return tone * texture[..., None] + rng.normal(0, 3, (*xx.shape, 3))
+
+
+def _landscape(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """Sky over green ground."""
+    sky = np.array([110, 160, 230]) * rng.uniform(0.8, 1.1)
+    ground = np.array([70, 130, 50]) * rng.uniform(0.7, 1.2)
+    pixels = np.where((yy < rng.uniform(0.3, 0.7))[..., None], sky, ground)
+    return pixels * (1 + 0.08 * _smooth_noise(rng, xx.shape[0], 3))[..., None]
+
+
+def _shapes(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """Bright geometric shapes on a coloured background."""
+    pixels = np.broadcast_to(rng.uniform(0, 255, 3), (*xx.shape, 3)).copy()
+    for _ in range(6):
+        cx, cy, radius = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.2)
+        pixels[(xx - cx) ** 2 + (yy - cy) ** 2 < radius**2] = rng.uniform(0, 255, 3)
+    return pixels
+
+
+def _stripes(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    period = rng.uniform(6, 30)
+    return (127 + 120 * np.sin(2 * np.pi * xx * xx.shape[1] / period))[..., None] * np.ones(3)
+
+
+def _text(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """A page of dark "text" lines."""
+    size = xx.shape[0]
+    pixels = np.full((size, size, 3), 240.0)
+    for row in range(12, size - 8, 14):
+        for start in range(8, size - 20, 24):
+            if rng.random() < 0.8:
+                pixels[row : row + 6, start : start + int(rng.uniform(8, 20))] = 30
+    return pixels
+
+
+def _blue_blob(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """A blue object on skin-coloured ground: a blob, but not a pigmented lesion."""
+    pixels = np.broadcast_to(np.array([200.0, 160.0, 140.0]), (*xx.shape, 3)).copy()
+    pixels[(xx - 0.5) ** 2 + (yy - 0.5) ** 2 < 0.2**2] = (40, 80, 200)
+    return pixels + rng.normal(0, 4, pixels.shape)
+
+
+_SCENES: dict[str, Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]] = {
+    "solid": _solid,
+    "gradient": _gradient,
+    "noise": _noise,
+    "skin_only": _skin_only,
+    "landscape": _landscape,
+    "shapes": _shapes,
+    "stripes": _stripes,
+    "text": _text,
+    "blue_blob": _blue_blob,
+}
+
+
+def scene(kind: str, seed: int) -> Image.Image:
+    """A generated non-lesion picture of one kind: what people upload by mistake, or what breaks a naive check."""
+    if kind not in _SCENES:
+        raise ValueError(f"Unknown scene {kind!r}")
+    yy, xx = np.mgrid[0:WORKING_SIZE, 0:WORKING_SIZE].astype(np.float32) / WORKING_SIZE
+    pixels = _SCENES[kind](np.random.default_rng(seed), xx, yy)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), mode="RGB")
+
+
+SCENE_KINDS = tuple(_SCENES)
+
+
+# --- transforms: blurry, dark, overexposed, camera-like -----------------------------------------------------
+
+
+def blurred(image: Image.Image, sigma: float) -> Image.Image:
+    return image.filter(ImageFilter.GaussianBlur(sigma))
+
+
+def darkened(image: Image.Image, factor: float = 0.15) -> Image.Image:
+    return Image.fromarray(np.clip(np.asarray(image, dtype=np.float32) * factor, 0, 255).astype(np.uint8))
+
+
+def overexposed(image: Image.Image, gain: float = 3.0) -> Image.Image:
+    return Image.fromarray(np.clip(np.asarray(image, dtype=np.float32) * gain, 0, 255).astype(np.uint8))
+
+
+def _skin_tone(pixels: np.ndarray) -> np.ndarray:
+    """The photo's skin colour: the median of its lighter half (vignette excluded)."""
+    luminance = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    valid = luminance > 40
+    lighter = valid & (luminance >= np.median(luminance[valid] if valid.any() else luminance))
+    return np.median(pixels[lighter], axis=0) if lighter.any() else np.array([200, 160, 140], dtype=np.float32)
+
+
+def camera_like(image: Image.Image, *, seed: int, scale: float = 0.55, defocus: float = 1.0) -> Image.Image:
+    """A phone close-up simulated from a dermoscopic image: the lesion's middle, smaller, in a wider frame of skin
+    of its own tone (with texture), unevenly lit, mildly defocused, JPEG-compressed."""
+    rng = np.random.default_rng(seed)
+    pixels = np.asarray(image, dtype=np.float32)
+    size = WORKING_SIZE
+    tone = _skin_tone(pixels)
+    canvas = tone * (1 + 0.03 * _smooth_noise(rng, size, 6))[..., None] + rng.normal(0, 2.5, (size, size, 3))
+    inner = int(size * scale)
+    # The middle of the dermoscopic field (no black corners), faded into the skin at its edge.
+    patch = np.asarray(image.crop((28, 28, size - 28, size - 28)).resize((inner, inner)), dtype=np.float32)
+    yy, xx = np.mgrid[0:inner, 0:inner].astype(np.float32) / inner - 0.5
+    alpha = np.clip((0.5 - np.sqrt(xx**2 + yy**2)) / 0.12, 0, 1)[..., None]
+    top, left = rng.integers(size // 10, size - inner - size // 10 + 1, 2)
+    region = canvas[top : top + inner, left : left + inner]
+    canvas[top : top + inner, left : left + inner] = alpha * patch + (1 - alpha) * region
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * np.mgrid[0:size, 0:size][1] + np.sin(angle) * np.mgrid[0:size, 0:size][0]) / size
+    light = 0.7 + 0.35 * (ramp - ramp.min()) / max(1e-3, np.ptp(ramp))
+    lit = Image.fromarray(np.clip(canvas * light[..., None], 0, 255).astype(np.uint8))
+    lit = lit.filter(ImageFilter.GaussianBlur(defocus))
+    buffer = io.BytesIO()
+    lit.save(buffer, format="JPEG", quality=85)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+LESION_VARIANTS: dict[str, tuple[Callable[[Image.Image, int], Image.Image], tuple[str, ...]]] = {
+    "blur4": (lambda image, _seed: blurred(image, 4.0), (QualityIssue.BLURRY.value,)),
+    "blur6": (lambda image, _seed: blurred(image, 6.0), (QualityIssue.BLURRY.value,)),
+    "dark": (lambda image, _seed: darkened(image), (QualityIssue.TOO_DARK.value,)),
+    "bright": (
+        lambda image, _seed: overexposed(image),
+        (QualityIssue.TOO_BRIGHT.value, QualityIssue.GLARE.value),
+    ),
+    "camera": (lambda image, seed: camera_like(image, seed=seed), ("pass",)),
+    "camera_far": (lambda image, seed: camera_like(image, seed=seed, scale=0.4, defocus=1.2), ("pass",)),
+}
+
+
+# --- collecting and scoring ---------------------------------------------------------------------------------
+
+
+def collect(*, per_source: int | None = None, variants_per_source: int = 150) -> list[Measured]:
+    """Measure every sample once; thresholds can then be tried on the stored measures without decoding again."""
+    measured: list[Measured] = []
+    counts: Counter[tuple[str, str]] = Counter()
+    for source, part, path in lesion_files():
+        key = (source, part)
+        if per_source is not None and counts[key] >= per_source:
+            continue
+        image = _load(path)
+        if image is None:
+            continue
+        index = counts[key]
+        counts[key] += 1
+        measured.append(Measured(Sample(source, part, "as_is", path.stem, ("pass",)), measure(image)))
+        if index < variants_per_source:
+            for variant, (transform, expected) in LESION_VARIANTS.items():
+                sample = Sample(source, part, variant, path.stem, expected)
+                measured.append(Measured(sample, measure(transform(image, index))))
+    for part, name, image in skimage_photos():
+        sample = Sample("skimage", part, "as_is", name, (QualityIssue.NOT_A_LESION.value, "any_issue"))
+        measured.append(Measured(sample, measure(image)))
+    for part, seeds in ((DEV, DEV_SCENE_SEEDS), (HELD_OUT, HELD_OUT_SCENE_SEEDS)):
+        for kind in SCENE_KINDS:
+            for seed in seeds:
+                sample = Sample("scenes", part, kind, f"{kind}-{seed}", (QualityIssue.NOT_A_LESION.value, "any_issue"))
+                measured.append(Measured(sample, measure(scene(kind, seed))))
+    # A 1536 x 1 strip (issue 12): measured from its real shape, not a working-size square.
+    strip = Image.fromarray(np.random.default_rng(0).integers(0, 255, (1, 1536, 3), dtype=np.uint8))
+    measured.append(Measured(Sample("scenes", HELD_OUT, "strip", "strip-1536x1", ("not_a_lesion",)), measure(strip)))
+    return measured
+
+
+def outcome(measures: PhotoMeasures, thresholds: Thresholds | None = None) -> str:
+    issue = run_checks(measures, thresholds=thresholds)
+    return "pass" if issue is None else issue.value
+
+
+def is_right(sample: Sample, result: str) -> bool:
+    if "any_issue" in sample.expected:
+        return result != "pass"
+    return result in sample.expected
+
+
+def figures(measured: list[Measured], thresholds: Thresholds | None = None) -> dict[str, Any]:
+    """The figures README and the model card report, per part, group and variant."""
+    groups: dict[tuple[str, str, str], list[tuple[Sample, str]]] = defaultdict(list)
+    for item in measured:
+        sample = item.sample
+        group = "lesions" if sample.source not in {"skimage", "scenes"} else sample.source
+        result = outcome(item.measures, thresholds)
+        groups[(sample.part, group, sample.variant)].append((sample, result))
+        if group == "lesions":
+            groups[(sample.part, f"lesions:{sample.source}", sample.variant)].append((sample, result))
+        if group == "scenes":
+            groups[(sample.part, "scenes", "all")].append((sample, result))
+    rows = []
+    for (part, group, variant), results in sorted(groups.items()):
+        right = sum(is_right(sample, result) for sample, result in results)
+        refused = sum(result != "pass" for _, result in results)
+        reasons = Counter(result for _, result in results if result != "pass")
+        rows.append(
+            {
+                "part": part,
+                "group": group,
+                "variant": variant,
+                "n": len(results),
+                "refused": refused / len(results),
+                "right": right / len(results),
+                "reasons": dict(reasons.most_common()),
+                "expected": "/".join(results[0][0].expected),
+            }
+        )
+    return {"thresholds": (thresholds or Thresholds()).__dict__, "rows": rows}
+
+
+def photo_check_figures(*, per_source: int | None = None) -> dict[str, Any]:
+    """Collect and score in one call: the figures as `--json` prints them (for the model card)."""
+    return figures(collect(per_source=per_source))
+
+
+def print_table(result: dict[str, Any]) -> None:
+    header = ("part", "group", "variant", "n", "refused", "right", "expected", "reasons")
+    lines = [header]
+    for row in result["rows"]:
+        reasons = ", ".join(f"{name} {count}" for name, count in row["reasons"].items())
+        lines.append(
+            (
+                row["part"],
+                row["group"],
+                row["variant"],
+                str(row["n"]),
+                f"{100 * row['refused']:.1f}%",
+                f"{100 * row['right']:.1f}%",
+                row["expected"],
+                reasons,
+            )
+        )
+    widths = [max(len(line[index]) for line in lines) for index in range(len(header) - 1)]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=True)) + "  " + line[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.photo_check", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--per-source", type=int, help="at most N lesion images per source and part")
+    args = parser.parse_args(argv)
+    if not SHARED_DERM.is_dir():
+        print(f"note: {SHARED_DERM} not found: only non-lesion rows", file=sys.stderr)
+    result = photo_check_figures(per_source=args.per_source)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""The photo check (lesion_model/quality.py): each reason on a real lesion photo made bad, and clear photos pass.
+
+Real photos come from ../shared/derm/uploads when present, else the suite's synthetic lesion (bench/synthetic.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from bench.photo_check import (
+    SHARED_DERM,  # noqa: E402 - ../shared/derm, or MELANOMA_SHARED_DERM
+    blurred,
+    camera_like,
+    darkened,
+    overexposed,
+    scene,
+)
+from bench.synthetic import SKIN, lesion_pixels
+from lesion_model.decode import decode_image
+from lesion_model.quality import (
+    PIXEL_CHECKS,
+    WORKING_SIZE,
+    QualityIssue,
+    Thresholds,
+    check_photo,
+    measure,
+    run_checks,
+    with_extra,
+)
+
+SHARED_PH2 = SHARED_DERM / "ph2"
+
+
+@dataclass(frozen=True)
+class Lesion:
+    image: Image.Image  # WORKING_SIZE x WORKING_SIZE
+    box: tuple[int, int, int, int]  # the lesion's bounding box in it (left, top, right, bottom)
+
+
+def _working(image: Image.Image) -> Image.Image:
+    return image.convert("RGB").resize((WORKING_SIZE, WORKING_SIZE), Image.Resampling.BILINEAR)
+
+
+def _real_lesions() -> list[Lesion]:
+    """PH2 photos with their experts' lesion masks when ../shared is there, else the synthetic lesion."""
+    found = []
+    for path in sorted((SHARED_PH2 / "jpeg").glob("*.jpg"))[:3] if SHARED_PH2.is_dir() else []:
+        mask = np.asarray(_working(Image.open(SHARED_PH2 / "masks" / f"{path.stem}_lesion.png")).convert("L")) > 127
+        ys, xs = np.nonzero(mask)
+        box = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
+        found.append(Lesion(_working(decode_image(path, draft_size=(WORKING_SIZE, WORKING_SIZE))), box))
+    if found:
+        return found
+    # bench/synthetic.py: a mole of radius ~0.25 x the short side, in the middle.
+    radius = int(0.25 * WORKING_SIZE)
+    box = (
+        WORKING_SIZE // 2 - radius,
+        WORKING_SIZE // 2 - radius,
+        WORKING_SIZE // 2 + radius,
+        WORKING_SIZE // 2 + radius,
+    )
+    return [Lesion(Image.fromarray(lesion_pixels(WORKING_SIZE, WORKING_SIZE, seed)), box) for seed in range(3)]
+
+
+@pytest.fixture(scope="module")
+def lesions() -> list[Lesion]:
+    return _real_lesions()
+
+
+def test_clear_lesion_photos_pass(lesions):
+    for lesion in lesions:
+        result = check_photo(lesion.image)
+        assert result.passed, result.measures
+
+
+def test_camera_like_close_ups_pass(lesions):
+    """Smaller in a wider frame of skin, mildly defocused, unevenly lit: most people have no dermatoscope."""
+    for seed, lesion in enumerate(lesions):
+        for scale, defocus in ((0.55, 1.0), (0.4, 1.2)):
+            result = check_photo(camera_like(lesion.image, seed=seed, scale=scale, defocus=defocus))
+            assert result.passed, (scale, result.measures)
+
+
+@pytest.mark.parametrize("sigma", [4.0, 6.0])
+def test_blurred_photo_is_blurry(lesions, sigma):
+    for lesion in lesions:
+        assert check_photo(blurred(lesion.image, sigma)).issue == QualityIssue.BLURRY
+
+
+def test_dark_photo_is_too_dark(lesions):
+    for lesion in lesions:
+        assert check_photo(darkened(lesion.image, 0.15)).issue == QualityIssue.TOO_DARK
+
+
+def test_overexposed_photo_is_too_bright(lesions):
+    for lesion in lesions:
+        assert check_photo(overexposed(lesion.image, 3.0)).issue == QualityIssue.TOO_BRIGHT
+
+
+def test_white_reflection_on_the_lesion_is_glare(lesions):
+    for lesion in lesions:
+        left, top, right, bottom = lesion.box
+        flashed = lesion.image.copy()
+        cx, cy = (left + right) // 2, (top + bottom) // 2
+        radius = max(6, min(right - left, bottom - top) // 2)  # a flash reflection over most of it
+        ImageDraw.Draw(flashed).ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=(255, 255, 255))
+        assert check_photo(flashed).issue == QualityIssue.GLARE
+
+
+def _far_away(lesion: Lesion, seed: int, side: int = 16) -> Image.Image:
+    """The lesion shrunk to `side` pixels across, on evenly lit plain skin of the photo's own tone."""
+    rng = np.random.default_rng(seed)
+    pixels = np.asarray(lesion.image, dtype=np.float32)
+    left, top, right, bottom = lesion.box
+    outside = np.ones(pixels.shape[:2], dtype=bool)
+    outside[top : bottom + 1, left : right + 1] = False
+    tone = np.median(pixels[outside & (pixels.mean(axis=2) > 60)], axis=0)
+    canvas = tone + rng.normal(0, 2.0, (WORKING_SIZE, WORKING_SIZE, 3))
+    patch = np.asarray(lesion.image.crop((left, top, right, bottom)).resize((side, side)), dtype=np.float32)
+    start = (WORKING_SIZE - side) // 2
+    canvas[start : start + side, start : start + side] = patch
+    return Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
+
+
+def test_tiny_lesion_far_away_is_too_small(lesions):
+    for seed, lesion in enumerate(lesions):
+        result = check_photo(_far_away(lesion, seed))
+        assert result.issue == QualityIssue.TOO_SMALL, result.measures
+
+
+def _filled_frame(seed: int) -> Image.Image:
+    """A mole so close that it covers the frame but for slivers of skin in the corners."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:WORKING_SIZE, 0:WORKING_SIZE] / WORKING_SIZE - 0.5
+    inside = np.hypot(yy, xx) < 0.66
+    pixels = np.where(inside[..., None], np.array([150, 100, 80], dtype=np.float32), SKIN) + rng.normal(
+        0, 6, (WORKING_SIZE, WORKING_SIZE, 3)
+    )
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def test_lesion_filling_the_frame_is_too_close():
+    assert check_photo(_filled_frame(0)).issue == QualityIssue.TOO_CLOSE
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param(Image.new("RGB", (300, 300), (180, 140, 120)), id="solid skin colour"),
+        pytest.param(Image.new("RGB", (1536, 1), (120, 80, 60)), id="1536x1 strip"),
+        pytest.param(Image.fromarray(lesion_pixels(320, 240, 0)).convert("L").convert("RGB"), id="greyscale"),
+        pytest.param(scene("landscape", 1), id="landscape"),
+        pytest.param(scene("noise", 1), id="noise"),
+        pytest.param(scene("text", 1), id="text"),
+        pytest.param(scene("blue_blob", 1), id="blue object on skin"),
+    ],
+)
+def test_pictures_that_are_not_lesions(image):
+    assert check_photo(image).issue == QualityIssue.NOT_A_LESION
+
+
+@pytest.mark.parametrize("name", ["coffee", "rocket", "camera", "grass", "retina", "hubble_deep_field"])
+def test_real_photos_that_are_not_lesions_are_refused(name):
+    data = pytest.importorskip("skimage.data")
+    image = Image.fromarray(np.asarray(getattr(data, name)())).convert("RGB")
+    assert check_photo(image).issue is not None
+
+
+def test_checks_are_a_pipeline_that_takes_one_more(lesions):
+    """A later check (the backbone-feature `unfamiliar` one) is one more function over the same measures."""
+    measures = with_extra(measure(lesions[0].image), feature_distance=9.0)
+
+    def check_unfamiliar(found, thresholds: Thresholds) -> QualityIssue | None:
+        return QualityIssue.UNFAMILIAR if found.extra.get("feature_distance", 0.0) > 5.0 else None
+
+    assert run_checks(measures) is None
+    assert run_checks(measures, checks=(*PIXEL_CHECKS, check_unfamiliar)) == QualityIssue.UNFAMILIAR
+
+
+def test_thresholds_can_be_loosened(lesions):
+    dark = darkened(lesions[0].image, 0.15)
+    assert check_photo(dark, thresholds=Thresholds(too_dark_p95=0.0)).issue != QualityIssue.TOO_DARK
+
+
+def test_check_is_fast(lesions):
+    """A few ms at 224 px on an idle core; the bound is loose because CI machines are shared."""
+    image = lesions[0].image
+    check_photo(image)
+    started = time.perf_counter()
+    for _ in range(10):
+        check_photo(image)
+    assert (time.perf_counter() - started) / 10 < 0.05
