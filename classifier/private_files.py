@@ -15,7 +15,7 @@ def private_file_response(field_file: FieldFile) -> FileResponse:
         raise Http404("Image not found.")
     content_type = mimetypes.guess_type(field_file.name)[0] or "application/octet-stream"
     response = FileResponse(field_file.storage.open(field_file.name, "rb"), content_type=content_type)
-    # Medical photos: the browser may keep them, shared caches and proxies may not.
-    response["Cache-Control"] = "private, max-age=3600"
+    # Medical photos: no cache may keep them, the browser's included (a shared or lost computer).
+    response["Cache-Control"] = "private, no-store, max-age=0"
     response["Content-Disposition"] = "inline"
     return response

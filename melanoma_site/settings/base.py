@@ -53,6 +53,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "melanoma_site.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise (static files keep their cache lifetime); outside the rest, so that every page, error and
+    # API answer is no-store.
+    "melanoma_site.security.NoStoreMiddleware",
     # Before anything reads the body (sessions, CSRF): an oversized upload gets a 413 without being read.
     "classifier.uploads.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -101,7 +104,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         }
     )
     # A fresh clone has no var/ yet: SQLite creates the file but not its folder ("unable to open database file").
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Owner-only (0700), like the photos: the database holds notes and results.
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -135,6 +139,10 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env_str("MELANOMA_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = None  # no public media URL: images go through an ownership-checking view
+# Photos are readable by the application's user only (files 0600, folders 0700), whatever the process umask:
+# another account on the server must not read a patient's photo.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "melanoma-screening@localhost")
