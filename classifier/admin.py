@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from classifier.models import ModelVersion, Prediction
-from classifier.services.model_versions import model_version_activate
+from classifier.services.model_versions import ModelVersionUnusable, model_version_activate
 from classifier.services.prediction_writes import (
     PredictionStateError,
     prediction_delete,
@@ -250,5 +250,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one model version to activate.", messages.ERROR)
             return
-        model_version = model_version_activate(model_version=queryset.get())
+        try:
+            model_version = model_version_activate(model_version=queryset.get())
+        except ModelVersionUnusable as error:
+            self.message_user(request, f"{error.message} The active version is unchanged.", messages.ERROR)
+            return
         self.message_user(request, f"Model version {model_version.version} is now active.", messages.SUCCESS)

@@ -206,6 +206,9 @@ MELANOMA_UPLOAD_RATE_PER_MINUTE = env_int("MELANOMA_UPLOAD_RATE_PER_MINUTE", 30)
 MELANOMA_UPLOAD_RATE = f"{MELANOMA_UPLOAD_RATE_PER_MINUTE}/minute"
 MELANOMA_MAX_IMAGE_PIXELS = env_int("MELANOMA_MAX_IMAGE_MEGAPIXELS", 64) * 1_000_000
 MELANOMA_STORED_IMAGE_MAX_SIDE = env_int("MELANOMA_STORED_IMAGE_MAX_SIDE", 1536)
+# /healthz shows error details (hosts, paths, versions) to staff and to probes sending `Authorization: Bearer
+# <token>`; unset, only staff see them. Everyone else gets ok/unavailable per component.
+MELANOMA_HEALTHZ_TOKEN = env_str("MELANOMA_HEALTHZ_TOKEN", "")
 # A request body over the upload limit (plus room for the form fields) is refused before it is read.
 FILE_UPLOAD_HANDLERS = [
     "classifier.uploads.MaxSizeUploadHandler",
