@@ -67,3 +67,7 @@ class PredictionCreatedSerializer(PredictionSerializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="A message a person can read.")
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")

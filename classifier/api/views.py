@@ -9,6 +9,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled, ValidationError
@@ -22,6 +23,7 @@ from classifier.api.serializers import (
     PredictionCreatedSerializer,
     PredictionCreateSerializer,
     PredictionSerializer,
+    TokenSerializer,
 )
 from classifier.api.throttling import UploadRateThrottle, upload_rate_message
 from classifier.images import too_large_message
@@ -43,6 +45,15 @@ class TokenView(ObtainAuthToken):
 
     parser_classes = [FormParser, MultiPartParser, JSONParser]
 
+    @extend_schema(
+        summary="Exchange a username and password for an API token",
+        request=AuthTokenSerializer,
+        responses={
+            200: TokenSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="Wrong or missing username or password."),
+            429: OpenApiResponse(ErrorSerializer, description="Too many failed log-ins."),
+        },
+    )
     def post(self, request: Request, *args, **kwargs) -> Response:
         try:
             return super().post(request, *args, **kwargs)
@@ -59,7 +70,14 @@ class TokenView(ObtainAuthToken):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Your predictions, newest first", responses={200: PredictionSerializer(many=True)}),
+    list=extend_schema(
+        summary="Your predictions, newest first",
+        responses={
+            200: PredictionSerializer(many=True),
+            401: _ERRORS[401],
+            404: OpenApiResponse(ErrorSerializer, description="No such page."),
+        },
+    ),
     retrieve=extend_schema(summary="One prediction", responses={200: PredictionSerializer, **_ERRORS}),
     destroy=extend_schema(summary="Delete a prediction and its photo", responses={204: None, **_ERRORS}),
 )
@@ -126,13 +144,14 @@ class PredictionViewSet(
         return Response(serializer.data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        summary="The stored photo (JPEG, metadata removed)", responses={(200, "image/jpeg"): OpenApiTypes.BINARY}
+        summary="The stored photo (JPEG, metadata removed)",
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, **_ERRORS},
     )
     @action(detail=True, methods=["get"])
     def image(self, request: Request, pk: int) -> FileResponse:
         return private_file_response(self.get_object().image)
 
-    @extend_schema(summary="A small thumbnail (JPEG)", responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
+    @extend_schema(summary="A small thumbnail (JPEG)", responses={(200, "image/jpeg"): OpenApiTypes.BINARY, **_ERRORS})
     @action(detail=True, methods=["get"])
     def thumbnail(self, request: Request, pk: int) -> FileResponse:
         prediction = self.get_object()

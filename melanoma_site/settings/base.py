@@ -235,6 +235,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Melanoma screening API",
     "DESCRIPTION": "Upload a skin-lesion photo and read a melanoma risk estimate. A screening aid, not a diagnosis.",
     "VERSION": "1.0.0",
+    # Request and response shapes as separate components: otherwise the upload's `image` is documented as the
+    # response's URI string instead of a binary file part (found by tests/classifier/test_api_schemathesis.py).
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Login throttling (django-axes) ---------------------------------------------------------------
