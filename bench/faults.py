@@ -17,8 +17,9 @@ Scenarios (each uploads through the JSON API as a signed-in user and follows the
                        plus one planted orphan; all backdated by two hours: the periodic cleanup (every 3 s here,
                        hourly by default) deletes every file with no row, and no file of a row
   broker-restart-mid-task  the broker restarted while a task runs: the prediction still completes
-  broken-model         the active model file missing, then corrupt: predictions fail with a reason, pages
-                       stay up, /healthz is 503 naming it; activating a good version and retrying recovers
+  broken-model         the active model file missing, then corrupt: predictions fail with a plain reason (no
+                       path, no exception text), pages stay up, /healthz is 503; activating the broken version
+                       again is refused; activating a good version and retrying recovers
 
 "Mid-task" without a mock: the stored photo of the upload is replaced by a named pipe, so the task blocks
 reading it until the script writes the bytes; the script knows exactly where the task is when it kills.
@@ -47,6 +48,7 @@ import httpx
 
 from bench.load import load_images
 from bench.realstack import REPO, RealStack, log
+from melanoma_site.stack import StackError
 
 FINISHED = ("done", "failed")
 FAULT_ENV = {
@@ -357,13 +359,23 @@ def broken_model(s: Scenario, good_model: Path) -> tuple[bool, str]:
         health = s.client.get("/healthz")
         landing = s.client.get("/")
         model_check = health.json()["checks"]["model"]
-        ok &= row["status"] == "failed" and "broken-model" in row["error"] and health.status_code == 503
-        ok &= landing.status_code == 200 and not model_check["ok"]
+        # People read a plain reason: no file path, no exception text (the operator's detail is in the log).
+        ok &= row["status"] == "failed" and "/" not in row["error"] and "broken-model" not in row["error"]
+        ok &= health.status_code == 503 and landing.status_code == 200 and model_check == "unavailable"
         details.append(
             f"{damage}: prediction {row['status']} ({row['error'][:90]}); /healthz {health.status_code} "
-            f"({model_check.get('error', '')[:60]}); landing page {landing.status_code}"
+            f"(model {model_check}); landing page {landing.status_code}"
         )
         failed_pk = s.stack.query("SELECT MAX(id) FROM classifier_prediction WHERE status = 'failed'")[0][0]
+    # Activating the broken version again (as an operator might) is refused: it cannot score the check image.
+    try:
+        s.stack.run_module("bench.stack_setup", "activate", "broken-model")
+    except StackError as error:
+        refused = "was not activated" in str(error)
+    else:
+        refused = False
+    ok &= refused
+    details.append(f"re-activating the broken version: {'refused' if refused else 'ACCEPTED'}")
     s.stack.run_module("bench.stack_setup", "activate", good_version)
     retry = s.client.post(f"/api/predictions/{failed_pk}/retry/")
     row = s.wait(failed_pk, FINISHED, 60)

@@ -30,7 +30,7 @@ from audit.services import prediction_access_record
 from classifier.model_metrics import format_metric, headline_figure, headline_table, metrics_tables
 from classifier.models import ModelVersion, Prediction
 from classifier.selectors import model_versions_reviewed_performance, predictions_review_queue
-from classifier.services.model_versions import model_version_activate, model_version_resolve_path
+from classifier.services.model_versions import ModelVersionUnusable, model_version_activate, model_version_resolve_path
 from classifier.services.prediction_writes import (
     PredictionStateError,
     prediction_delete,
@@ -535,5 +535,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one model version to activate.", messages.ERROR)
             return
-        model_version = model_version_activate(model_version=queryset.get())
+        try:
+            model_version = model_version_activate(model_version=queryset.get())
+        except ModelVersionUnusable as error:
+            self.message_user(request, f"{error.message} The active version is unchanged.", messages.ERROR)
+            return
         self.message_user(request, f"Model version {model_version.version} is now active.", messages.SUCCESS)

@@ -1,6 +1,14 @@
-"""GET /healthz: is every part the service needs up? 200 when all are, 503 naming what is down."""
+"""GET /healthz: is every part the service needs up? 200 when all are, 503 when any is not.
+
+The public answer says only "ok" or "unavailable" per component: error texts name hosts, paths and versions,
+which are nobody else's business. Staff (logged in) and probes sending `Authorization: Bearer
+<MELANOMA_HEALTHZ_TOKEN>` get the details too. The model is really loaded and scores a check image (cached until
+its files change: classifier.model_check), since a truncated file keeps a valid header.
+"""
 
 from __future__ import annotations
+
+import hmac
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -9,12 +17,11 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from classifier.model_check import model_check
 from classifier.selectors import model_version_get_active
 from classifier.services.model_versions import model_version_resolve_path
-from lesion_model.model_card import TFLITE_FILENAME, ModelCardError, read_model_card
 
 BROKER_TIMEOUT_S = 1.0
-TFLITE_IDENTIFIER = b"TFL3"
 
 
 def check_database() -> dict:
@@ -69,24 +76,19 @@ def check_model() -> dict:
         if problem:
             return {"ok": False, "version": active.version, "error": problem}
         return {"ok": True, "version": active.version, "threshold": active.threshold, "stored": True}
-    model_dir = model_version_resolve_path(active)
-    try:
-        read_model_card(model_dir)  # also checks that the model file is there
-        size = (model_dir / TFLITE_FILENAME).stat().st_size
-    except (ModelCardError, OSError) as error:
-        return {"ok": False, "version": active.version, "error": str(error)}
-    if size == 0:
-        return {"ok": False, "version": active.version, "error": f"{TFLITE_FILENAME} is empty."}
-    try:
-        with (model_dir / TFLITE_FILENAME).open("rb") as model_file:
-            header = model_file.read(8)
-    except OSError as error:
-        return {"ok": False, "version": active.version, "error": f"{TFLITE_FILENAME} cannot be read: {error}"}
-    # A LiteRT flatbuffer names itself "TFL3" at bytes 4-8: cheap enough for every health check, and it
-    # catches a file overwritten with something else (loading the model here would cost far more).
-    if header[4:8] != TFLITE_IDENTIFIER:
-        return {"ok": False, "version": active.version, "error": f"{TFLITE_FILENAME} is not a LiteRT model (corrupt)."}
-    return {"ok": True, "version": active.version, "threshold": active.threshold}
+    check = model_check(model_version_resolve_path(active))
+    if not check.ok:
+        return {"ok": False, "version": active.version, "error": f"The model is not usable: {check.detail}"}
+    return {"ok": True, "version": active.version, "threshold": active.threshold, "detail": check.detail}
+
+
+def _may_see_details(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return True
+    token = str(getattr(settings, "MELANOMA_HEALTHZ_TOKEN", "") or "")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
 
 
 @never_cache
@@ -99,6 +101,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "model": check_model(),
     }
     healthy = all(check["ok"] for check in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
-    )
+    body: dict = {
+        "status": "ok" if healthy else "unavailable",
+        "checks": {name: "ok" if check["ok"] else "unavailable" for name, check in checks.items()},
+    }
+    if _may_see_details(request):
+        body["details"] = checks
+    return JsonResponse(body, status=200 if healthy else 503)

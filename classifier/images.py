@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
-from PIL import Image
+from PIL import Image, ImageStat
 
 from lesion_model.decode import AnimatedImage, ImageError, ImageTooLarge, decode, open_image
 
@@ -30,6 +30,18 @@ DEFAULT_MAX_PIXELS = 64_000_000  # declared width x height above this is refused
 DEFAULT_STORED_MAX_SIDE = 1536  # the stored copy: plenty for the 224 px model and the result page
 DEFAULT_THUMBNAIL_MAX_SIDE = 256
 MIN_SIDE = 16
+# A lesion photo is roughly square; a 64000x16 strip is a banner (stored as 1536x1) and scores as noise.
+MAX_ASPECT_RATIO = 8
+# No content: the largest per-channel standard deviation of the thumbnail's pixels (0-255) under this is one flat
+# colour (a solid or blank picture; JPEG noise on one is ~1). The least varied of 600 dermoscopy photos
+# (../shared/derm) measured 9.5.
+MIN_CONTENT_STDDEV = 2.0
+# Formats with no reduced-scale decoding hold the whole image at once, several copies of it: measured peaks of
+# 15.5 bytes a pixel for WebP (libwebp's canvas, a bytes copy, Pillow's image) and 7.1 for HEIF, against ~4 for
+# PNG (decoded, then reduced band by band) and JPEG (decoded at 1/2-1/8 scale). These limits keep decoding any
+# accepted upload under ~300 MB (tests/classifier/test_decode_memory.py measures it).
+MAX_PIXELS_BY_FORMAT = {"WEBP": 16_000_000, "HEIF": 36_000_000}
+FORMAT_NAMES = {"WEBP": "WebP", "HEIF": "HEIC"}
 
 JPEG_QUALITY = 90
 THUMBNAIL_QUALITY = 80
@@ -64,9 +76,39 @@ def too_large_message(limit_bytes: int | None = None) -> str:
     return f"The file is too large. The limit is {limit_mb:g} MB; please upload a smaller photo."
 
 
-def _too_many_pixels_message(max_pixels: int, width: int | None = None, height: int | None = None) -> str:
+def _too_many_pixels_message(
+    max_pixels: int, width: int | None = None, height: int | None = None, source_format: str | None = None
+) -> str:
     size = f" ({width}x{height} pixels)" if width and height else ""
-    return f"The image is too big{size}. The limit is {max_pixels / 1e6:g} megapixels; please upload a smaller photo."
+    limit = f"The limit for {FORMAT_NAMES.get(source_format, source_format)} images" if source_format else "The limit"
+    return f"The image is too big{size}. {limit} is {max_pixels / 1e6:g} megapixels; please upload a smaller photo."
+
+
+def _check_shape(width: int, height: int, stored_max_side: int) -> None:
+    """Refuse what cannot be a photo of a lesion, from the declared size (before any decoding)."""
+    if min(width, height) < MIN_SIDE:
+        raise ImageRejected(f"The image is too small ({width}x{height} pixels) to assess.")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageRejected(
+            f"The image is a narrow strip ({width}x{height} pixels), not a photo of a skin lesion. Please upload "
+            f"a photo with the lesion in the middle; its long side may be at most {MAX_ASPECT_RATIO} times its short "
+            "side."
+        )
+    # What is stored (and scored) is the downscaled copy: it must be large enough too.
+    stored_width, stored_height = _fit(width, height, stored_max_side)
+    if min(stored_width, stored_height) < MIN_SIDE:
+        raise ImageRejected(
+            f"The image is too small to assess once scaled to {stored_width}x{stored_height} pixels. "
+            "Please upload a photo with the lesion in the middle."
+        )
+
+
+def _check_content(thumbnail: Image.Image) -> None:
+    if max(ImageStat.Stat(thumbnail).stddev) < MIN_CONTENT_STDDEV:
+        raise ImageRejected(
+            "The image shows nothing but one flat colour, so there is no lesion to assess. "
+            "Please upload a photo of the skin lesion."
+        )
 
 
 def _read_all(upload: IO[bytes] | bytes) -> bytes:
@@ -164,8 +206,15 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
 
     source_format = _accepted_format(image)
     source_width, source_height = image.size
-    if min(source_width, source_height) < MIN_SIDE:
-        raise ImageRejected(f"The image is too small ({source_width}x{source_height} pixels) to assess.")
+    format_max_pixels = MAX_PIXELS_BY_FORMAT.get(source_format)
+    if format_max_pixels is not None and source_width * source_height > min(max_pixels, format_max_pixels):
+        raise ImageRejected(
+            _too_many_pixels_message(
+                min(max_pixels, format_max_pixels), source_width, source_height, source_format=source_format
+            ),
+            status_code=413,
+        )
+    _check_shape(source_width, source_height, stored_max_side)
 
     try:
         # A JPEG decodes straight at 1/2, 1/4 or 1/8 scale when the stored copy is that much smaller. Upright and
@@ -183,6 +232,7 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
         image.thumbnail((stored_max_side, stored_max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     thumbnail = image.copy()
     thumbnail.thumbnail((thumbnail_max_side, thumbnail_max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    _check_content(thumbnail)
 
     return PreparedImage(
         jpeg=_encode_jpeg(image, JPEG_QUALITY),

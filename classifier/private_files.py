@@ -40,7 +40,7 @@ def private_file_response(field_file: FieldFile) -> PrivateFileResponse:
     response = PrivateFileResponse(stream, content_type=content_type)
     if size is not None:
         response["Content-Length"] = str(size)
-    # Medical photos: the browser may keep them, shared caches and proxies may not.
-    response["Cache-Control"] = "private, max-age=3600"
+    # Medical photos: no cache may keep them, the browser's included (a shared or lost computer).
+    response["Cache-Control"] = "private, no-store, max-age=0"
     response["Content-Disposition"] = "inline"
     return response

@@ -3,8 +3,8 @@
 Upload checking (classifier/images.py), the worker's preprocessing and the training data loader all go through
 `open_image` + `decode`, so a photo means the same pixels to the model in training and in production.
 
-Steps, in order: open by content (header only) -> decode (JPEG at a reduced scale when asked) -> EXIF
-orientation -> 8-bit RGB -> sRGB through the embedded ICC profile.
+Steps, in order: open by content (header only) -> decode (JPEG at a reduced scale when asked) -> 8-bit RGB ->
+sRGB through the embedded ICC profile, band by band, reduced by a whole factor when asked -> EXIF orientation.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, ImageFile, UnidentifiedImageError
 
 try:  # Phones upload HEIC; pillow-heif is a runtime dependency but keep decoding JPEG/PNG without it.
     from pillow_heif import register_heif_opener
@@ -37,6 +37,18 @@ _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 # Pillow mode that holds pixels in an ICC profile's colour space.
 _ICC_INPUT_MODES = {"RGB": "RGB", "CMYK": "CMYK", "GRAY": "L"}
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+# Pixels widened to RGB (and to float for 16-bit) at a time: 16 MB of float64 at most, whatever the image size.
+BAND_PIXELS = 1 << 20
+# EXIF orientation -> the transpose that makes the stored pixels upright (as PIL.ImageOps.exif_transpose).
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class ImageError(ValueError):
@@ -101,7 +113,9 @@ def decode(image: Image.Image, *, draft_size: tuple[int, int] | None = None) -> 
 
     draft_size: the smallest (width, height) the caller needs, in stored (pre-EXIF) orientation. JPEGs are then
     decoded by libjpeg at 1/2, 1/4 or 1/8 scale, never below it: a 12 MP photo decodes in a fraction of the
-    time and memory. Other formats decode at full size.
+    time and memory. Other formats decode at full size and are then reduced by a whole factor, never below it,
+    band by band as they are widened to 8-bit RGB: a full-size RGB (4 bytes a pixel) or float copy of a 64 MP
+    image would cost 256 MB to 1.5 GB (an 8000x8000 16-bit PNG is a 175 KB file).
     Raises ImageError when the pixels cannot be read (truncated, corrupt).
     """
     try:
@@ -109,13 +123,18 @@ def decode(image: Image.Image, *, draft_size: tuple[int, int] | None = None) -> 
             image.draft("RGB", draft_size)
         icc_profile = image.info.get("icc_profile")
         image.load()
-        image = ImageOps.exif_transpose(image) or image
-        return _to_srgb(image, icc_profile)
+        # Read before the pixels are replaced: the reduced RGB copy carries no metadata.
+        orientation = _ORIENTATION_TRANSPOSE.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+        factor = _reduction_factor(image.size, draft_size)
+        rgb = _to_srgb(image, icc_profile, factor=factor)
+        # Colour conversion is per pixel and a box reduction by the same factor both ways commutes with
+        # rotations and flips, so turning the small copy upright gives the pixels of upright-then-convert.
+        return rgb.transpose(orientation) if orientation is not None else rgb
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"The image declares too many pixels ({error}).") from error
     except ImageError:
         raise
-    except (OSError, SyntaxError, ValueError, TypeError, EOFError) as error:
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError, MemoryError) as error:
         raise ImageError(f"The image is corrupt or truncated: {error}") from error
 
 
@@ -149,17 +168,58 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image
 
 
-def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
-    """8-bit RGB in sRGB. Phones tag photos with wide-gamut profiles (Display P3); the model learnt sRGB colours."""
-    found = _transform_to_srgb(icc_profile, image.mode) if icc_profile else None
-    if found is None:
-        return _to_rgb(image)
-    space, transform = found
-    source = image if image.mode == _ICC_INPUT_MODES[space] else _to_rgb(image)
+def _reduction_factor(size: tuple[int, int], draft_size: tuple[int, int] | None) -> int:
+    """The largest whole factor that keeps the image at least draft_size (1: keep the full size)."""
+    if draft_size is None:
+        return 1
+    width, height = size
+    wanted_width, wanted_height = (max(1, side) for side in draft_size)
+    return max(1, min(width // wanted_width, height // wanted_height))
+
+
+def _band_rows(width: int, factor: int) -> int:
+    rows = max(1, BAND_PIXELS // max(1, width))
+    return max(factor, rows - rows % factor)  # whole blocks per band: band by band equals all at once
+
+
+def _to_srgb(image: Image.Image, icc_profile: bytes | None, *, factor: int = 1) -> Image.Image:
+    """8-bit RGB in sRGB, reduced `factor` times. Phones tag photos with wide-gamut profiles (Display P3); the model
+    learnt sRGB colours.
+
+    Converted band by band into one output image, so that no full-size widened copy (RGB, premultiplied alpha,
+    float for 16-bit) exists next to the decoded pixels: the extra memory is the output and one band.
+    """
+    transform = _transform_to_srgb(icc_profile, image.mode) if icc_profile else None
     try:
-        return ImageCms.applyTransform(source, transform) or source
+        return _convert_in_bands(image, transform, factor)
     except (ImageCms.PyCMSError, OSError, ValueError):
-        return _to_rgb(image)
+        if transform is None:
+            raise
+        return _convert_in_bands(image, None, factor)
+
+
+def _convert_in_bands(
+    image: Image.Image, transform: tuple[str, ImageCms.ImageCmsTransform] | None, factor: int
+) -> Image.Image:
+    width, height = image.size
+    if factor == 1 and image.mode == "RGB" and transform is None:
+        return image  # nothing to convert or reduce
+    output = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    band_rows = _band_rows(width, factor)
+    for top in range(0, height, band_rows):
+        band = _band_to_srgb(image.crop((0, top, width, min(height, top + band_rows))), transform)
+        if factor > 1:
+            band = band.reduce(factor)
+        output.paste(band, (0, top // factor))
+    return output
+
+
+def _band_to_srgb(band: Image.Image, transform: tuple[str, ImageCms.ImageCmsTransform] | None) -> Image.Image:
+    if transform is None:
+        return _to_rgb(band)
+    space, cms_transform = transform
+    source = band if band.mode == _ICC_INPUT_MODES[space] else _to_rgb(band)
+    return ImageCms.applyTransform(source, cms_transform) or source
 
 
 @functools.lru_cache(maxsize=16)

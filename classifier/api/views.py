@@ -175,7 +175,14 @@ class DocsView(SpectacularSwaggerSplitView):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Your predictions, newest first (filters below)"),
+    list=extend_schema(
+        summary="Your predictions, newest first (filters below)",
+        responses={
+            200: PredictionSerializer(many=True),
+            401: _ERRORS[401],
+            404: OpenApiResponse(ErrorSerializer, description="No such page."),
+        },
+    ),
     retrieve=extend_schema(summary="One prediction", responses={200: PredictionSerializer, **_ERRORS}),
     destroy=extend_schema(summary="Delete a prediction and its photo", responses={204: None, **_ERRORS}),
 )
@@ -250,13 +257,14 @@ class PredictionViewSet(
         return Response(serializer.data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        summary="The stored photo (JPEG, metadata removed)", responses={(200, "image/jpeg"): OpenApiTypes.BINARY}
+        summary="The stored photo (JPEG, metadata removed)",
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, **_ERRORS},
     )
     @action(detail=True, methods=["get"])
     def image(self, request: Request, pk: int) -> FileResponse:
         return private_file_response(self.get_object().image)
 
-    @extend_schema(summary="A small thumbnail (JPEG)", responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
+    @extend_schema(summary="A small thumbnail (JPEG)", responses={(200, "image/jpeg"): OpenApiTypes.BINARY, **_ERRORS})
     @action(detail=True, methods=["get"])
     def thumbnail(self, request: Request, pk: int) -> FileResponse:
         prediction = self.get_object()

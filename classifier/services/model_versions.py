@@ -1,13 +1,25 @@
 """Writes for ModelVersion rows: registering trained model folders and choosing the active one."""
 
+import logging
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from classifier.model_check import model_check
 from classifier.models import ModelVersion
 from lesion_model.model_card import read_model_card
+
+logger = logging.getLogger(__name__)
+
+
+class ModelVersionUnusable(Exception):
+    """The version's model cannot be loaded or cannot score an image; `message` is for the operator."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def model_version_path_for_storage(model_dir: Path) -> str:
@@ -53,6 +65,14 @@ def model_version_register(*, model_dir: Path, activate: bool = False) -> ModelV
 
 @transaction.atomic
 def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
+    """Make this the version every new prediction uses, once its model has loaded and scored a check image.
+
+    Raises ModelVersionUnusable (and changes nothing) otherwise: a broken file activated would fail every
+    patient's upload until someone noticed.
+    """
+    check = model_check(model_version_resolve_path(model_version))
+    if not check.ok:
+        raise ModelVersionUnusable(f"Model version {model_version.version} was not activated: {check.detail}")
     # Deactivate first: the partial unique constraint allows one active row at any instant.
     ModelVersion.objects.filter(is_active=True).exclude(pk=model_version.pk).update(is_active=False)
     ModelVersion.objects.filter(pk=model_version.pk).update(is_active=True, activated_at=timezone.now())
@@ -75,6 +95,12 @@ def model_versions_register_shipped() -> list[ModelVersion]:
     active = ModelVersion.objects.filter(is_active=True).first()
     active_is_gone = active is not None and not model_version_resolve_path(active).is_dir()
     if registered and (active is None or active_is_gone):
-        newest = max(registered, key=lambda row: str(row.card.get("created", "")))
-        model_version_activate(model_version=newest)
+        # The newest that loads and scores: a broken shipped file must not leave the service without a model.
+        for candidate in sorted(registered, key=lambda row: str(row.card.get("created", "")), reverse=True):
+            try:
+                model_version_activate(model_version=candidate)
+            except ModelVersionUnusable as error:
+                logger.error("%s", error.message)
+            else:
+                break
     return registered

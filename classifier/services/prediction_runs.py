@@ -25,6 +25,13 @@ Status = Prediction.Status
 # input, and retrying it only delays the readable failure.
 TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
+# What a person reads on the result page and in the API. The exception text (file paths, library messages) goes
+# to the log for the operator, never onto the row.
+MODEL_UNAVAILABLE_REASON = (
+    "The service cannot analyse photos at the moment. The team has been notified; please try again later."
+)
+IMAGE_UNREADABLE_REASON = "The stored photo could not be read. Please upload it again."
+
 
 def _release_claim(prediction_id: int) -> None:
     """Give a claimed row back to the queue so that a retry of the task can claim it again."""
@@ -51,7 +58,7 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
     mark the row failed with their message. Transient database errors give the row back to the queue and
     propagate so that the task can retry.
     """
-    from classifier.inference import InferenceError, ModelUnavailable, predict_melanoma  # loads no model yet
+    from classifier.inference import ImageUnreadable, InferenceError, predict_melanoma  # loads no model at import
 
     claimable = (Status.QUEUED, Status.RUNNING) if reclaim_running else (Status.QUEUED,)
     claimed = Prediction.objects.filter(id=prediction_id, status__in=claimable).update(
@@ -80,8 +87,11 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
     try:
         result = predict_melanoma(image_bytes)
     except InferenceError as error:
-        kind = "model_unavailable" if isinstance(error, ModelUnavailable) else "image_unreadable"
-        return prediction_fail(prediction_id=prediction_id, reason=str(error) or error.__class__.__name__, kind=kind)
+        logger.error("Prediction %s failed: %s", prediction_id, error)
+        unreadable = isinstance(error, ImageUnreadable)
+        reason = IMAGE_UNREADABLE_REASON if unreadable else MODEL_UNAVAILABLE_REASON
+        kind = "image_unreadable" if unreadable else "model_unavailable"
+        return prediction_fail(prediction_id=prediction_id, reason=reason, kind=kind)
     except TRANSIENT_DB_ERRORS:
         _release_claim(prediction_id)
         raise

@@ -59,6 +59,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "melanoma_site.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise (static files keep their cache lifetime); outside the rest, so that every page, error and
+    # API answer is no-store.
+    "melanoma_site.security.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -108,7 +111,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         }
     )
     # A fresh clone has no var/ yet: SQLite creates the file but not its folder ("unable to open database file").
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Owner-only (0700), like the photos: the database holds notes and results.
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -145,6 +149,10 @@ STORAGES = {
 MELANOMA_OBJECT_STORAGE = storage_is_s3(STORAGES)
 MEDIA_ROOT = Path(env_str("MELANOMA_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = None  # no public media URL: images go through an ownership-checking view
+# Photos are readable by the application's user only (files 0600, folders 0700), whatever the process umask:
+# another account on the server must not read a patient's photo.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "melanoma-screening@localhost")
@@ -253,6 +261,9 @@ MELANOMA_UPLOAD_RATE_PER_MINUTE = env_int("MELANOMA_UPLOAD_RATE_PER_MINUTE", 30)
 MELANOMA_UPLOAD_RATE = f"{MELANOMA_UPLOAD_RATE_PER_MINUTE}/minute"
 MELANOMA_MAX_IMAGE_PIXELS = env_int("MELANOMA_MAX_IMAGE_MEGAPIXELS", 64) * 1_000_000
 MELANOMA_STORED_IMAGE_MAX_SIDE = env_int("MELANOMA_STORED_IMAGE_MAX_SIDE", 1536)
+# /healthz shows error details (hosts, paths, versions) to staff and to probes sending `Authorization: Bearer
+# <token>`; unset, only staff see them. Everyone else gets ok/unavailable per component.
+MELANOMA_HEALTHZ_TOKEN = env_str("MELANOMA_HEALTHZ_TOKEN", "")
 # A request body over the upload limit (plus room for the form fields) is refused before it is read.
 FILE_UPLOAD_HANDLERS = [
     "classifier.uploads.MaxSizeUploadHandler",
@@ -285,6 +296,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request and response shapes as separate components: otherwise the upload's `image` is documented as the
+    # response's URI string instead of a binary file part (found by tests/classifier/test_api_schemathesis.py).
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Login throttling (django-axes) and account rate limits: accounts/throttling.py -------------------

@@ -16,6 +16,9 @@ if not SECRET_KEY:
 
 # --- HTTPS: on by default; each can be turned off for plain HTTP on loopback (bench, the fault scripts) -------
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+# Load balancers and uptime probes speak plain HTTP to the app; a 301 would read as "up" to one that counts 3xx
+# as success, and hide a 503. /healthz shows no private data (details need staff or a token).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)

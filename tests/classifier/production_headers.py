@@ -17,6 +17,7 @@ def main() -> None:
     client = Client(HTTP_HOST="melanoma.example.org")
     https = client.get("/api/predictions/", secure=True)
     plain = client.get("/api/predictions/")
+    healthz_plain = client.get("/healthz")
     seen = {
         "debug": settings.DEBUG,
         "session_cookie_secure": settings.SESSION_COOKIE_SECURE,
@@ -26,6 +27,7 @@ def main() -> None:
         "https_headers": dict(https.headers),
         "plain_status": plain.status_code,
         "plain_location": plain.get("Location", ""),
+        "healthz_plain_status": healthz_plain.status_code,
     }
     print(json.dumps(seen))
 

@@ -22,10 +22,9 @@ def admin_client_ui(admin_user_ui) -> Client:
     return client
 
 
-def _version(version: str, *, active: bool = False, **metrics) -> ModelVersion:
-    model_version = ModelVersion.objects.create(
-        version=version, path=f"models/{version}", threshold=0.3, metrics=metrics
-    )
+def _version(version: str, *, model_dir, active: bool = False, **metrics) -> ModelVersion:
+    # A real model folder: activation loads the model and scores a check image first.
+    model_version = ModelVersion.objects.create(version=version, path=str(model_dir), threshold=0.3, metrics=metrics)
     if active:
         # Through the service: it switches off any other active version (the one-active constraint).
         model_version = model_version_activate(model_version=model_version)
@@ -152,8 +151,8 @@ def test_anonymous_is_sent_to_the_admin_login(client):
     assert "/admin/login/" in response["Location"]
 
 
-def test_model_version_list_shows_metrics_and_threshold(admin_client_ui):
-    _version("v1", active=True, roc_auc=0.87654, sensitivity=0.9, specificity=0.61)
+def test_model_version_list_shows_metrics_and_threshold(admin_client_ui, model_dir):
+    _version("v1", model_dir=model_dir, active=True, roc_auc=0.87654, sensitivity=0.9, specificity=0.61)
     html = admin_client_ui.get(reverse("admin:classifier_modelversion_changelist")).content.decode()
     assert "0.877" in html
     assert "0.900" in html
@@ -161,9 +160,9 @@ def test_model_version_list_shows_metrics_and_threshold(admin_client_ui):
     assert "0.3" in html
 
 
-def test_activate_action_makes_exactly_one_active(admin_client_ui):
-    old = _version("v1", active=True)
-    new = _version("v2")
+def test_activate_action_makes_exactly_one_active(admin_client_ui, model_dir):
+    old = _version("v1", model_dir=model_dir, active=True)
+    new = _version("v2", model_dir=model_dir)
     url = reverse("admin:classifier_modelversion_changelist")
     response = admin_client_ui.post(url, {"action": "activate", "_selected_action": [new.pk]}, follow=True)
     assert response.status_code == 200
@@ -172,9 +171,9 @@ def test_activate_action_makes_exactly_one_active(admin_client_ui):
     assert not old.is_active
 
 
-def test_activate_with_two_selected_is_an_error_and_changes_nothing(admin_client_ui):
-    old = _version("v1", active=True)
-    new = _version("v2")
+def test_activate_with_two_selected_is_an_error_and_changes_nothing(admin_client_ui, model_dir):
+    old = _version("v1", model_dir=model_dir, active=True)
+    new = _version("v2", model_dir=model_dir)
     url = reverse("admin:classifier_modelversion_changelist")
     response = admin_client_ui.post(url, {"action": "activate", "_selected_action": [old.pk, new.pk]}, follow=True)
     assert any("exactly one" in str(message) for message in response.context["messages"])

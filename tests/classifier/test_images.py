@@ -61,7 +61,14 @@ def _animated_gif() -> bytes:
     ],
 )
 def test_accepts_formats_and_modes_and_outputs_rgb_jpeg(make_image_bytes, fmt, mode):
-    prepared = image_prepare_upload(make_image_bytes(fmt, mode=mode))
+    if mode == "I;16":
+        # Pillow's RGB -> I;16 keeps 0-255, which is black on a 16-bit scale (refused as one flat colour): use the
+        # whole range, as a 16-bit camera or scanner does.
+        grey = lesion_pixels().mean(axis=2) * 257.0
+        content = encode_image(Image.fromarray(grey.astype(np.uint16)), fmt)
+    else:
+        content = make_image_bytes(fmt, mode=mode)
+    prepared = image_prepare_upload(content)
 
     stored = _open(prepared.jpeg)
     assert stored.format == "JPEG"
@@ -84,9 +91,10 @@ def test_sixteen_bit_png_is_scaled_not_clipped():
 
 
 def test_transparent_png_is_flattened_on_white():
-    image = Image.new("RGBA", (100, 100), (0, 0, 0, 0))
+    image = Image.fromarray(lesion_pixels(100, 100)).convert("RGBA")
+    image.paste((0, 0, 0, 0), (0, 0, 50, 100))  # the left half fully transparent (black underneath)
     prepared = image_prepare_upload(encode_image(image, "PNG"))
-    assert np.asarray(_open(prepared.jpeg)).mean() > 250
+    assert np.asarray(_open(prepared.jpeg))[:, :45].mean() > 250
 
 
 def test_accepts_heic():
@@ -246,3 +254,63 @@ def test_animated_png_is_refused_like_everywhere_else():
         image_prepare_upload(encode_image(frames[0], "PNG", save_all=True, append_images=frames[1:]))
     assert caught.value.status_code == 400
     assert "animated" in caught.value.message.lower()
+
+
+# --- not a photo of a lesion (issue 11, item 11) ----------------------------------------------------
+
+
+def _solid_png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
+    from tests.classifier.test_decode_memory import streamed_png
+
+    row = bytes(colour) * width
+    return streamed_png(width, height, bit_depth=8, colour_type=2, row=lambda _y: row)
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [pytest.param(64000, 16, id="64000x16-stored-as-1536x1"), (16, 200), (900, 100)],
+)
+def test_strip_is_refused_with_a_readable_reason(width, height):
+    with pytest.raises(ImageRejected) as caught:
+        image_prepare_upload(_solid_png(width, height, (180, 120, 100)))
+    assert caught.value.status_code == 400
+    assert f"narrow strip ({width}x{height} pixels)" in caught.value.message
+    assert "8 times" in caught.value.message
+
+
+def test_aspect_ratio_of_8_is_still_accepted():
+    prepared = image_prepare_upload(encode_image(Image.fromarray(lesion_pixels(800, 100)), "PNG"))
+    assert (prepared.width, prepared.height) == (800, 100)
+
+
+def test_minimum_size_applies_to_the_stored_copy(settings):
+    """A 640x80 photo is fine as uploaded, but stored at 64 px on its long side it would be 64x8."""
+    settings.MELANOMA_STORED_IMAGE_MAX_SIDE = 64
+    with pytest.raises(ImageRejected) as caught:
+        image_prepare_upload(encode_image(Image.fromarray(lesion_pixels(640, 80)), "PNG"))
+    assert caught.value.status_code == 400
+    assert "too small to assess once scaled to 64x8 pixels" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: _solid_png(8000, 8000, (200, 160, 140)), id="solid-png-8000x8000"),
+        pytest.param(lambda: encode_image(Image.new("RGB", (640, 480), (214, 168, 140)), "JPEG"), id="solid-jpeg"),
+        pytest.param(lambda: encode_image(Image.new("RGBA", (300, 300), (0, 0, 0, 0)), "PNG"), id="transparent"),
+        pytest.param(lambda: encode_image(Image.new("L", (300, 300), 0), "PNG"), id="black"),
+    ],
+)
+def test_image_with_no_content_is_refused(make):
+    with pytest.raises(ImageRejected) as caught:
+        image_prepare_upload(make())
+    assert caught.value.status_code == 400
+    assert "one flat colour" in caught.value.message
+
+
+def test_plain_skin_with_a_small_lesion_is_accepted():
+    """The flat-colour check must not refuse a real photo: a small mole on smooth skin has content."""
+    pixels = np.full((480, 640, 3), (214, 168, 140), np.uint8)
+    pixels[220:260, 300:340] = (92, 58, 44)
+    prepared = image_prepare_upload(encode_image(Image.fromarray(pixels), "JPEG", quality=90))
+    assert prepared.width == 640

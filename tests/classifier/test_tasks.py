@@ -8,7 +8,7 @@ import pytest
 
 from classifier.models import ModelVersion, Prediction
 from classifier.services.prediction_queue import prediction_enqueue
-from classifier.services.prediction_runs import predictions_requeue_stuck
+from classifier.services.prediction_runs import MODEL_UNAVAILABLE_REASON, predictions_requeue_stuck
 from classifier.services.prediction_writes import prediction_create, prediction_retry
 from classifier.tasks import prediction_run_task
 from melanoma_site.celery import app as celery_app
@@ -50,7 +50,7 @@ def test_no_active_model_fails_with_reason(celery_worker, active_model, alice, m
     ModelVersion.objects.update(is_active=False)
     failed = wait_for_status(prediction_create(user=alice, upload=make_upload()).pk, FINISHED)
     assert failed.status == Prediction.Status.FAILED
-    assert "No model is active" in failed.error
+    assert failed.error == MODEL_UNAVAILABLE_REASON
 
 
 def test_missing_model_file_fails_with_reason_and_activating_a_good_one_recovers(
@@ -62,7 +62,7 @@ def test_missing_model_file_fails_with_reason_and_activating_a_good_one_recovers
 
     failed = wait_for_status(prediction_create(user=alice, upload=make_upload()).pk, FINISHED)
     assert failed.status == Prediction.Status.FAILED
-    assert "cannot be loaded" in failed.error
+    assert failed.error == MODEL_UNAVAILABLE_REASON
 
     ModelVersion.objects.update(is_active=False)
     ModelVersion.objects.filter(pk=active_model.pk).update(is_active=True)

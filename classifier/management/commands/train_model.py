@@ -12,7 +12,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from classifier.management.commands._model_choice import ModelCommand
 from classifier.management.commands._training_dependencies import require_training_dependencies
-from classifier.services.model_versions import model_version_register
+from classifier.services.model_versions import ModelVersionUnusable, model_version_register
 from lesion_model.model_card import ModelCardError
 
 STAGE_TITLES = {
@@ -142,7 +142,10 @@ class Command(ModelCommand):
             raise CommandError(str(error)) from error
         finally:
             bars.close()
-        model_version = model_version_register(model_dir=result.model_dir, activate=options["activate"])
+        try:
+            model_version = model_version_register(model_dir=result.model_dir, activate=options["activate"])
+        except ModelVersionUnusable as error:
+            raise CommandError(f"{error.message} (the folder is kept at {result.model_dir})") from error
 
         self.stdout.write(f"Model {result.version} written to {result.model_dir}")
         self.stdout.write(f"Validation ({result.card.data.validation_images} images, sources pooled):")
