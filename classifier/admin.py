@@ -49,8 +49,8 @@ admin.site.enable_nav_sidebar = False
 MACHINE_OUTPUTS = (
     "status",
     "risk_level",
-    "melanoma_probability",
-    "score",
+    "probability",  # rounded: a reviewer reads 0.123, not 0.123456789
+    "raw_score",
     "verdict",
     "threshold_rounded",
     "quality_issue",
