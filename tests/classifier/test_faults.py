@@ -20,9 +20,9 @@ from django.db import connection
 
 from classifier.models import Prediction
 from classifier.services.prediction_writes import prediction_create
-from melanoma_site.celery import app as celery_app
 from melanoma_site.stack import Stack, isolated_env
 from tests.conftest import wait_for_status
+from tests.processes import publish_to, run_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -36,20 +36,6 @@ FAST_SWEEP_ENV = {
 }
 
 
-def _database_url() -> str:
-    database = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{database['NAME']}"
-    auth = database["USER"] + (f":{database['PASSWORD']}" if database.get("PASSWORD") else "")
-    return f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-
-
-def _publish_to(url: str) -> None:
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    celery_app.conf.broker_url = url
-
-
 @pytest.fixture
 def worker_stack(isolated_services, private_media, tmp_path) -> Iterator[Callable[..., Stack]]:
     """worker_stack(own_redis=False): the stack harness of `make run` (melanoma_site/stack.py) on this run's
@@ -61,7 +47,7 @@ def worker_stack(isolated_services, private_media, tmp_path) -> Iterator[Callabl
         env = isolated_env(
             tmp_path / f"stack-{len(stacks)}",
             settings_module=os.environ["DJANGO_SETTINGS_MODULE"],
-            database_url=_database_url(),
+            database_url=run_database_url(),
             queue=isolated_services["queue"],
             media_root=private_media,
             **(FAST_SWEEP_ENV if beat else {}),
@@ -120,12 +106,12 @@ def test_worker_killed_mid_task_redelivers_and_completes_once(
 def broker_outage_free(isolated_services) -> Iterator[None]:
     """Restore the publisher's broker URL after a test that changed it."""
     yield
-    _publish_to(isolated_services["redis_url"])
+    publish_to(isolated_services["redis_url"])
 
 
 def test_redis_restart_under_a_running_worker(worker_stack, active_model, alice, make_upload, broker_outage_free):
     stack = worker_stack(own_redis=True)
-    _publish_to(stack.redis_url)
+    publish_to(stack.redis_url)
     stack.start_worker()
     before = wait_for_status(prediction_create(user=alice, upload=make_upload(seed=1)).pk, FINISHED)
     assert before.status == Prediction.Status.DONE
@@ -210,7 +196,7 @@ def test_redis_lost_while_a_task_runs_worker_survives_and_prediction_completes(
     prediction completes once Redis is back (a restart without persistence: the sweep re-sends it)."""
     # Two pool processes as `make run` has: one blocked in the task, the consumer polling (BRPOP) for the other.
     stack = worker_stack(own_redis=True, beat=True, concurrency=2)
-    _publish_to(stack.redis_url)
+    publish_to(stack.redis_url)
     prediction = prediction_create(user=alice, upload=real_photo_bytes)
     stored = private_media / prediction.image.name
     photo = stored.read_bytes()

@@ -10,25 +10,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from PIL import Image
 
 from tests.conftest import encode_image, lesion_pixels
+from tests.processes import run_database_url
 
 INSTALL_LINE = "pip install -r requirements-train.txt"
-
-
-def _database_url() -> str:
-    """This test's database, for the command's process (the rows are committed: a transactional test)."""
-    database = connection.settings_dict
-    if database["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{database['NAME']}"
-    credentials = f"{quote(database['USER'] or '')}:{quote(database['PASSWORD'] or '')}"
-    return f"postgres://{credentials}@{database['HOST'] or 'localhost'}:{database['PORT'] or 5432}/{database['NAME']}"
 
 
 def run_runtime_only(*args: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +27,7 @@ def run_runtime_only(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         cwd=settings.BASE_DIR,
-        env={**os.environ, "DATABASE_URL": _database_url()},
+        env={**os.environ, "DATABASE_URL": run_database_url()},
         timeout=300,
         check=False,
     )

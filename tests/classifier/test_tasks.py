@@ -11,8 +11,8 @@ from classifier.services.prediction_queue import prediction_enqueue
 from classifier.services.prediction_runs import MODEL_UNAVAILABLE_REASON, predictions_requeue_stuck
 from classifier.services.prediction_writes import prediction_create, prediction_retry
 from classifier.tasks import prediction_run_task
-from melanoma_site.celery import app as celery_app
 from tests.conftest import wait_for_status
+from tests.processes import publish_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,21 +71,14 @@ def test_missing_model_file_fails_with_reason_and_activating_a_good_one_recovers
     assert recovered.status == Prediction.Status.DONE, recovered.error
 
 
-def _publish_to(url: str) -> None:
-    # Celery keeps one connection pool per broker URL; forgetting the current one makes it pick up `url`.
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    celery_app.conf.broker_url = url
-
-
 @pytest.fixture
 def broker_outage(isolated_services):
     """Publishing goes to a port nobody listens on, as if Redis were down; calling the fixture's value ends it."""
     from melanoma_site.embedded_redis import free_port
 
-    _publish_to(f"redis://127.0.0.1:{free_port()}/0")
-    yield lambda: _publish_to(isolated_services["redis_url"])
-    _publish_to(isolated_services["redis_url"])
+    publish_to(f"redis://127.0.0.1:{free_port()}/0")
+    yield lambda: publish_to(isolated_services["redis_url"])
+    publish_to(isolated_services["redis_url"])
 
 
 def test_upload_while_broker_is_down_is_kept_and_completes_after_the_sweep(

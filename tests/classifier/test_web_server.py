@@ -13,8 +13,8 @@ import pytest
 
 from classifier.models import Prediction
 from melanoma_site.stack import Stack, isolated_env
-from tests.classifier.test_faults import _database_url
 from tests.factories import api_token_for
+from tests.processes import run_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -26,7 +26,7 @@ def web(isolated_services, private_media, tmp_path, active_model) -> Iterator[St
     env = isolated_env(
         tmp_path,
         settings_module=os.environ["DJANGO_SETTINGS_MODULE"],
-        database_url=_database_url(),
+        database_url=run_database_url(),
         queue=isolated_services["queue"],
         media_root=private_media,
         MELANOMA_REQUEST_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from classifier.models import Prediction
 from classifier.services.prediction_writes import prediction_create
@@ -30,6 +29,7 @@ from melanoma_site.celery import app as celery_app
 from melanoma_site.embedded_rabbitmq import rabbitmq_available
 from melanoma_site.stack import Stack, isolated_env
 from tests.conftest import wait_for_status
+from tests.processes import publish_to, run_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -48,21 +48,6 @@ BROKERS = [
 ]
 
 
-def _database_url() -> str:
-    database = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{database['NAME']}"
-    auth = database["USER"] + (f":{database['PASSWORD']}" if database.get("PASSWORD") else "")
-    return f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-
-
-def _publish_to(url: str) -> None:
-    """This test process sends its uploads' messages to `url` from now on (fresh connections)."""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    celery_app.conf.broker_url = url
-
-
 @pytest.fixture
 def broker_stack(isolated_services, private_media, tmp_path) -> Iterator[Callable[..., Stack]]:
     """broker_stack(broker): the harness of `make run` on this run's database, queues and media folder, with a
@@ -75,7 +60,7 @@ def broker_stack(isolated_services, private_media, tmp_path) -> Iterator[Callabl
         env = isolated_env(
             root,
             settings_module=os.environ["DJANGO_SETTINGS_MODULE"],
-            database_url=_database_url(),
+            database_url=run_database_url(),
             queue=isolated_services["queue"],
             media_root=private_media,
             **FAULT_ENV,
@@ -85,11 +70,11 @@ def broker_stack(isolated_services, private_media, tmp_path) -> Iterator[Callabl
         stacks.append(stack)
         stack.start_redis()
         stack.start_broker()
-        _publish_to(stack.broker_url)
+        publish_to(stack.broker_url)
         return stack
 
     yield make
-    _publish_to(isolated_services["redis_url"])
+    publish_to(isolated_services["redis_url"])
     for stack in stacks:
         stack.close()
 

@@ -13,25 +13,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
 from classifier.models import Prediction
 from melanoma_site.stack import Stack, isolated_env
 from tests.conftest import wait_for_status
+from tests.processes import run_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 FINISHED = {Prediction.Status.DONE, Prediction.Status.FAILED}
-
-
-def _database_url() -> str:
-    database = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{database['NAME']}"
-    auth = database["USER"] + (f":{database['PASSWORD']}" if database.get("PASSWORD") else "")
-    return f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
 
 
 @pytest.fixture
@@ -40,7 +32,7 @@ def s3_stack(isolated_services, s3_bucket, tmp_path) -> Iterator[tuple[Stack, st
     env = isolated_env(
         tmp_path,
         settings_module=os.environ["DJANGO_SETTINGS_MODULE"],
-        database_url=_database_url(),
+        database_url=run_database_url(),
         queue=isolated_services["queue"],
         STORAGE_URL=s3_bucket.url,
         MELANOMA_METRICS_TOKEN=token,
