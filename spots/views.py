@@ -47,7 +47,7 @@ def spot_new(request: HttpRequest) -> HttpResponse:
     form = SpotForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            spot = spot_create(user=request.user, **form.cleaned_data)
+            spot = spot_create(user=request.user, **form.spot_fields())
         except ValidationError as error:
             form.add_error(None, error.messages)
         else:
@@ -60,10 +60,11 @@ def spot_new(request: HttpRequest) -> HttpResponse:
 def spot_edit(request: HttpRequest, pk: int) -> HttpResponse:
     spot = spot_get_for_user(user=request.user, pk=pk)
     initial = {field: getattr(spot, field) for field in ("name", "note", "recheck_months", "view", "x", "y")}
+    initial["body_site"] = spot.region
     form = SpotForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            spot_update(spot=spot, **form.cleaned_data)
+            spot_update(spot=spot, **form.spot_fields())
         except ValidationError as error:
             form.add_error(None, error.messages)
         else:
