@@ -147,6 +147,9 @@ MEDIA_ROOT = Path(env_str("MELANOMA_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = None  # no public media URL: images go through an ownership-checking view
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# For django.core.mail.backends.filebased.EmailBackend (one file per connection): the folder of the messages.
+# The real-worker reminder test reads what a worker process sent from there.
+EMAIL_FILE_PATH = env_str("DJANGO_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "melanoma-screening@localhost")
 # The site's public address, for links in e-mails (confirmation, reminders, unsubscribe).
 MELANOMA_SITE_URL = env_str("MELANOMA_SITE_URL", "http://127.0.0.1:8000")
