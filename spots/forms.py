@@ -80,7 +80,7 @@ class SpotForm(BodyMapFields):
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
-            self.place_from_region(cleaned.get("body_site"))
+            self.place_from_region(self.cleaned_data.get("body_site"))
             if not self.placed():
                 raise forms.ValidationError("Tap the body map to show where the spot is.")
         return cleaned
