@@ -16,6 +16,7 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import user_verified_email
 from accounts.services import EmailConfirmError, email_change_request, email_confirm, user_delete, user_password_changed
 from spots.exports import user_export_response
+from spots.selectors import reminders_off_for_account
 
 
 def _password_guessing_response(request: HttpRequest) -> HttpResponse:
@@ -117,7 +118,10 @@ def account(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "registration/account.html",
-        {"email_verified": user_verified_email(user=request.user) is not None},
+        {
+            "email_verified": user_verified_email(user=request.user) is not None,
+            "reminders_off": reminders_off_for_account(user=request.user),
+        },
     )
 
 

@@ -7,7 +7,7 @@ from django import forms
 
 from classifier.images import max_upload_bytes, too_large_message
 from classifier.models import Prediction
-from spots.forms import NEW_SPOT, BodyMapFields, symptom_fields
+from spots.forms import NEW_SPOT, BodyMapFields, body_site_fallback_field, symptom_fields
 from spots.models import Spot
 
 
@@ -29,13 +29,8 @@ class UploadForm(BodyMapFields):
         required=False,
         help_text="e.g. 'mole left shoulder'",
     )
-    # Without a spot, and without the body map (no JavaScript): the body area still can be given.
-    body_site = forms.ChoiceField(
-        label="Where on the body is it? (optional)",
-        choices=Prediction.BodySite.choices,
-        initial=Prediction.BodySite.UNKNOWN,
-        required=False,
-    )
+    # The body map replaces this dropdown; it is shown and sent only where the map's script does not run.
+    body_site = body_site_fallback_field("Where on the body is it? (optional)")
     note = forms.CharField(
         label="Note (optional)",
         help_text="E.g. 'has grown since spring'. Seen by you and this service's clinicians.",
@@ -76,6 +71,7 @@ class UploadForm(BodyMapFields):
         super().clean()
         cleaned = self.cleaned_data
         if cleaned.get("spot") == NEW_SPOT:
+            self.place_from_region(cleaned.get("body_site"))
             if not (cleaned.get("new_spot_name") or "").strip():
                 self.add_error("new_spot_name", "Give the new spot a name, e.g. 'mole left shoulder'.")
             if not self.placed():

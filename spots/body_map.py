@@ -77,6 +77,23 @@ def region_for(*, view: str, x: float, y: float) -> str:
     return "unknown"  # pragma: no cover - the boxes cover the whole drawing
 
 
+# Where a spot given only by its body region goes on the map (pages without JavaScript offer the region
+# dropdown instead of the map): one point inside each region, checked by the tests against region_for.
+_REGION_POINTS = {
+    "head_neck": (VIEW_FRONT, 0.5, 0.08),
+    "upper_extremity": (VIEW_FRONT, 0.2, 0.35),
+    "palms_soles": (VIEW_FRONT, 0.17, 0.51),
+    "oral_genital": (VIEW_FRONT, 0.5, 0.505),
+    "trunk": (VIEW_FRONT, 0.5, 0.35),
+    "lower_extremity": (VIEW_FRONT, 0.4, 0.7),
+}
+
+
+def point_for_region(region: str) -> tuple[str, float, float] | None:
+    """A (view, x, y) inside `region`, or None for "unknown" (or anything else)."""
+    return _REGION_POINTS.get(region)
+
+
 def marker_position(*, x: float, y: float) -> tuple[float, float]:
     """Where the marker goes in the viewBox."""
     return round(x * WIDTH, 1), round(y * HEIGHT, 1)

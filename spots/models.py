@@ -51,3 +51,14 @@ class Spot(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ReminderOptOut(models.Model):
+    """The account-wide "no re-check reminders" switch (the account page): while it exists, no spot of this user
+    is reminded, whatever its interval. The intervals stay, so turning reminders back on restores them."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminder_opt_out")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"no reminders for user {self.user_id}"

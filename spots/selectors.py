@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from classifier.models import Prediction
 from classifier.risk import risk_rank
-from spots.models import Spot
+from spots.models import ReminderOptOut, Spot
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations  # a dev dependency: for the type checker only
@@ -114,12 +114,13 @@ def predictions_unfiled_for_user(*, user) -> QuerySet[Prediction]:
 
 def spots_due_for_reminder(*, today: dt.date) -> list[tuple[Spot, dt.date]]:
     """Spots with reminders on whose due date has come and that were not yet reminded for it, for users with a
-    confirmed e-mail address that is still theirs."""
+    confirmed e-mail address that is still theirs and who have not turned reminders off for their account."""
     from django.db.models import F
 
     candidates = (
         spot_list_for_user_any()
         .filter(recheck_months__gt=0, user__is_active=True, user__verified_email__isnull=False)
+        .filter(user__reminder_opt_out__isnull=True)  # the account-wide switch is off
         .filter(user__verified_email__email__iexact=F("user__email"))
         .select_related("user")
     )
@@ -134,3 +135,8 @@ def spots_due_for_reminder(*, today: dt.date) -> list[tuple[Spot, dt.date]]:
 def spot_list_for_user_any() -> QuerySet[Spot]:
     """Every spot with the same annotations as spot_list_for_user (for the reminder task)."""
     return Spot.objects.annotate(latest_check_at=_latest_check("created_at"))
+
+
+def reminders_off_for_account(*, user) -> bool:
+    """Whether the user turned re-check reminders off for all their spots (the account page's switch)."""
+    return ReminderOptOut.objects.filter(user=user).exists()

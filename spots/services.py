@@ -22,7 +22,7 @@ from classifier.models import Prediction
 from classifier.services.prediction_writes import prediction_create, prediction_delete
 from melanoma_site.links import absolute_url
 from spots import body_map
-from spots.models import Spot
+from spots.models import ReminderOptOut, Spot
 from spots.selectors import spots_due_for_reminder
 
 logger = logging.getLogger(__name__)
@@ -177,6 +177,15 @@ def spot_unsubscribe(*, token: str) -> Spot:
     return spot
 
 
+def reminders_set_for_account(*, user, on: bool) -> None:
+    """The account page's switch: no re-check reminders for any of the user's spots (`on=False`), or reminders
+    again as each spot's interval says. Setting it twice is harmless."""
+    if on:
+        ReminderOptOut.objects.filter(user=user).delete()
+    else:
+        ReminderOptOut.objects.get_or_create(user=user)
+
+
 def _reminder_message(*, spot: Spot, due_on: dt.date, email: str) -> EmailMessage:
     unsubscribe = absolute_url("spots:unsubscribe", spot_unsubscribe_token(spot=spot))
     context = {
@@ -184,6 +193,7 @@ def _reminder_message(*, spot: Spot, due_on: dt.date, email: str) -> EmailMessag
         "due_on": due_on,
         "spot_link": absolute_url("spots:spot_detail", spot.pk),
         "unsubscribe_link": unsubscribe,
+        "account_link": absolute_url("accounts:account"),
     }
     return EmailMessage(
         subject=f"Time to re-check your spot: {spot.name}",

@@ -13,4 +13,5 @@ urlpatterns = [
     path("predictions/<int:pk>/report.pdf", views.prediction_report, name="prediction_report"),
     path("predictions/<int:pk>/move/", views.prediction_move, name="prediction_move"),
     path("reminders/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("reminders/account/", views.account_reminders, name="account_reminders"),
 ]

@@ -17,10 +17,17 @@ from classifier.selectors import prediction_get_for_user
 from spots import body_map
 from spots.forms import MoveCheckForm, SpotForm
 from spots.reports import check_report_pdf, report_filename, spot_report_pdf
-from spots.selectors import spot_checks, spot_due_on, spot_get_for_user, spot_timeline
+from spots.selectors import (
+    reminders_off_for_account,
+    spot_checks,
+    spot_due_on,
+    spot_get_for_user,
+    spot_timeline,
+)
 from spots.services import (
     UnsubscribeError,
     prediction_move_to_spot,
+    reminders_set_for_account,
     spot_create,
     spot_delete,
     spot_resolve_for_user,
@@ -47,7 +54,7 @@ def spot_new(request: HttpRequest) -> HttpResponse:
     form = SpotForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            spot = spot_create(user=request.user, **form.cleaned_data)
+            spot = spot_create(user=request.user, **form.spot_fields())
         except ValidationError as error:
             form.add_error(None, error.messages)
         else:
@@ -60,10 +67,11 @@ def spot_new(request: HttpRequest) -> HttpResponse:
 def spot_edit(request: HttpRequest, pk: int) -> HttpResponse:
     spot = spot_get_for_user(user=request.user, pk=pk)
     initial = {field: getattr(spot, field) for field in ("name", "note", "recheck_months", "view", "x", "y")}
+    initial["body_site"] = spot.region
     form = SpotForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            spot_update(spot=spot, **form.cleaned_data)
+            spot_update(spot=spot, **form.spot_fields())
         except ValidationError as error:
             form.add_error(None, error.messages)
         else:
@@ -89,6 +97,7 @@ def spot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "compare": (first, second) if first and second and first.pk != second.pk else None,
         "checks": checks,
         "due_on": spot_due_on(spot=spot),
+        "reminders_off": reminders_off_for_account(user=request.user),
         "region_label": dict(Prediction.BodySite.choices).get(spot.region, spot.region),
         "map": body_map.map_context(view=spot.view, x=spot.x, y=spot.y),
     }
@@ -146,3 +155,21 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     except UnsubscribeError as error:
         return render(request, "spots/unsubscribed.html", {"error": error.message}, status=400)
     return render(request, "spots/unsubscribed.html", {"spot": spot})
+
+
+@require_POST
+@login_required
+def account_reminders(request: HttpRequest) -> HttpResponse:
+    """The account page's switch: re-check reminders off for every spot, or on again (each spot's interval)."""
+    choice = request.POST.get("reminders")
+    if choice not in ("on", "off"):
+        messages.error(request, "Choose whether you want re-check reminders.")
+    else:
+        reminders_set_for_account(user=request.user, on=choice == "on")
+        messages.success(
+            request,
+            "Re-check reminders are on again for spots with a reminder interval."
+            if choice == "on"
+            else "You will get no re-check reminders for any of your spots.",
+        )
+    return redirect("accounts:account")

@@ -45,10 +45,10 @@ def record(docs_name: str, screenshot: Path, shows: dict) -> None:
     (DOCS / docs_name).write_bytes(screenshot.read_bytes())
     manifest = read_manifest()
     manifest[docs_name] = {
+        "regenerate": REGENERATE,  # `shows` may name another test (the spot pages: tests/spots/)
         **shows,
         "sources_sha256": sources_digest(),
         "png_sha256": file_digest(screenshot),
-        "regenerate": REGENERATE,
     }
     MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 

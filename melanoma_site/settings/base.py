@@ -155,6 +155,9 @@ FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# For django.core.mail.backends.filebased.EmailBackend (one file per connection): the folder of the messages.
+# The real-worker reminder test reads what a worker process sent from there.
+EMAIL_FILE_PATH = env_str("DJANGO_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "melanoma-screening@localhost")
 # The site's public address, for links in e-mails (confirmation, reminders, unsubscribe).
 MELANOMA_SITE_URL = env_str("MELANOMA_SITE_URL", "http://127.0.0.1:8000")

@@ -1,6 +1,7 @@
 // The body map (templates/spots/_body_map.html): a tap or click on the front or back outline places the spot,
 // fills the hidden view/x/y inputs (fractions of the drawing) and moves the marker. The server works out the
-// body region from them. No inline script or style: the Content-Security-Policy allows neither.
+// body region from them. Without this script the map stays hidden and the body-area dropdown (.no-js-only) places
+// the spot instead. No inline script or style: the Content-Security-Policy allows neither.
 (function () {
   "use strict";
 
@@ -26,6 +27,14 @@
     var status = form.querySelector("[data-body-map-status]");
     if (status) status.textContent = "Placed on the " + svg.dataset.view + " view.";
   }
+
+  // The map replaces the body-area dropdown: show the map, and keep the (hidden) dropdown out of the form.
+  document.querySelectorAll("[data-js-show]").forEach(function (element) {
+    element.hidden = false;
+  });
+  document.querySelectorAll("[data-no-js-fallback]").forEach(function (select) {
+    select.disabled = true;
+  });
 
   document.querySelectorAll("[data-body-map]").forEach(function (map) {
     map.querySelectorAll(".body-map-svg").forEach(function (svg) {

@@ -172,6 +172,9 @@ ACCESS: dict[str, Rule] = {
     "spots:prediction_move": owner_action(target="done"),  # an empty form takes the check out of its spot
     # The one-click unsubscribe link of a reminder: signed out too, and POSTed by mail clients (RFC 8058) without
     # a CSRF token, so it is exempt: the signed token is the proof. A forged token is 400 and changes nothing.
+    # The account page's "no reminders for any spot" switch: POST only, about one's own account (an empty POST
+    # changes nothing and goes back to the account page).
+    "spots:account_reminders": Rule({"get": _everyone(405), "post": _everyone(302, anonymous=LOGIN)}),
     "spots:unsubscribe": Rule({"get": _everyone(400), "post": _everyone(400)}, csrf=False, kwargs=FORGED_TOKEN),
     # the API: token or session; anonymous is 401
     # POST: credentials in the body (400: none given); GET lists and DELETE revokes the caller's own tokens

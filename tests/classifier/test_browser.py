@@ -188,7 +188,11 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
 
     # Upload a real photo. No worker is running yet, so the result page must show it waiting.
     page.get_by_label("Photo of the skin lesion").set_input_files(str(photo_path))
-    page.get_by_label("Where on the body is it? (optional)").select_option("trunk")
+    # The body map replaces the body-area dropdown (which is only for browsers without JavaScript).
+    expect(page.get_by_label("Where on the body is it? (optional)")).to_be_hidden()
+    front = page.locator('.body-map-svg[data-view="front"]')
+    box = front.bounding_box()
+    front.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.35})  # the chest: trunk
     page.get_by_label("Note (optional)").fill("Left shoulder, noticed in spring")
     _shot(page, "upload-desktop.png")
     page.get_by_role("button", name="Check my photo").click()

@@ -4,23 +4,27 @@ reminder sent once by the periodic task, unsubscribe link works logged out, expo
 
 Checks are finished through the ORM (dates set by the test) rather than by a worker: the worker path has its
 own browser test (tests/classifier/test_browser.py). With MELANOMA_UPDATE_DOCS_SCREENSHOTS=1 the spot page
-screenshots go to docs/.
+screenshots and the report's first page (rendered to PNG) go to docs/.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core import mail
 from django.utils import timezone
 from pypdf import PdfReader
 
+from tests import docs_screenshots
 from tests.classifier.page_helpers import lesion_jpeg
 from tests.classifier.test_browser import (  # the launch and helpers of the existing browser test
+    ARTIFACTS,
     DESKTOP,
     PHONE,
     _fits_the_screen,
@@ -30,6 +34,27 @@ from tests.classifier.test_browser import (  # the launch and helpers of the exi
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
+MADE_BY = {"regenerate": "MELANOMA_UPDATE_DOCS_SCREENSHOTS=1 pytest tests/spots/test_spot_browser.py"}
+
+
+def _render_first_page(pdf_path, name: str, *, docs_name: str) -> Path:
+    """The report's first page as a PNG (PDFium through pypdfium2, a wheel: no system package), checked not blank;
+    into docs/ with MELANOMA_UPDATE_DOCS_SCREENSHOTS=1."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(pdf_path)
+    try:
+        image = document[0].render(scale=150 / 72).to_pil().convert("RGB")  # 150 dpi
+    finally:
+        document.close()
+    assert image.width > 1000
+    assert image.convert("L").getextrema()[0] < 100, "the rendered page is blank"
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    image.save(path, optimize=True)
+    if os.environ.get("MELANOMA_UPDATE_DOCS_SCREENSHOTS") == "1":
+        docs_screenshots.record(docs_name, path, MADE_BY)
+    return path
 
 
 def test_follow_a_spot_over_time(live_server, no_public_media, transactional_db, browser, settings, tmp_path):  # noqa: F811
@@ -63,6 +88,17 @@ def test_follow_a_spot_over_time(live_server, no_public_media, transactional_db,
     page.get_by_label("Username").fill("walker")
     page.get_by_label("Password").fill("pw-walker-123456")
     page.get_by_role("button", name="Log in").click()
+
+    # The body map replaces the body-area dropdown, which is there only without JavaScript.
+    page.goto(live_server.url + "/upload/")
+    expect(page.locator('.body-map-svg[data-view="front"]')).to_be_visible()
+    expect(page.get_by_label("Where on the body is it? (optional)")).to_be_hidden()
+    no_script = browser.new_context(storage_state=context.storage_state(), java_script_enabled=False)
+    still_page = no_script.new_page()
+    still_page.goto(live_server.url + "/upload/")
+    expect(still_page.get_by_label("Where on the body is it? (optional)")).to_be_visible()
+    expect(still_page.locator('.body-map-svg[data-view="front"]')).to_be_hidden()
+    no_script.close()
 
     # A spot on the body map (the back view, upper trunk), with monthly reminders.
     page.goto(live_server.url + "/spots/new/")
@@ -100,19 +136,20 @@ def test_follow_a_spot_over_time(live_server, no_public_media, transactional_db,
     expect(pair).to_have_count(2)
     for index in range(2):
         assert pair.nth(index).evaluate("img => img.complete && img.naturalWidth > 0")
-    _shot(page, "spot-desktop.png", docs_name="spot-page.png")
+    _shot(page, "spot-desktop.png", docs_name="spot-page.png", shows=MADE_BY)
 
     with page.expect_download() as download_info:
         page.get_by_role("link", name=re.compile("Download the report")).click()
     pdf_path = download_info.value.path()
     text = " ".join(page_.extract_text() for page_ in PdfReader(pdf_path).pages)
     assert "mole left shoulder" in text
+    _render_first_page(pdf_path, "spot-report.png", docs_name="spot-report.png")
 
     phone = browser.new_context(viewport=PHONE, storage_state=context.storage_state(), is_mobile=True, has_touch=True)
     phone_page = phone.new_page()
     phone_page.goto(f"{live_server.url}/spots/{spot.pk}/")
     assert _fits_the_screen(phone_page)
-    _shot(phone_page, "spot-phone.png", docs_name="spot-page-phone.png")
+    _shot(phone_page, "spot-phone.png", docs_name="spot-page-phone.png", shows=MADE_BY)
     phone.close()
 
     # The periodic task: one e-mail, and nothing more on a second run.

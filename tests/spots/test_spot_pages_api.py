@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
 from classifier.models import Prediction
 from spots.models import Spot
-from spots.services import spot_create
+from spots.services import spot_create, spot_update
 from tests.classifier.page_helpers import lesion_jpeg
 from tests.conftest import media_files
 from tests.spots.conftest import SECRET_SPOT, session_client, token_client
@@ -79,6 +81,57 @@ def test_upload_into_a_new_spot_with_symptoms(alice, upload_file, private_media)
         "upper_extremity",
         True,
     )
+
+
+def test_the_body_map_replaces_the_body_site_dropdown_which_stays_for_no_javascript(alice):
+    """The map is shown by its script (hidden until then: without the script it cannot be tapped); the dropdown
+    is visible only without JavaScript (.no-js-only) and the script disables it, so that it is never sent beside
+    a tap."""
+    for url in (reverse("classifier:upload"), reverse("spots:spot_new")):
+        page = session_client(alice).get(url).content.decode()
+        assert re.search(r'<fieldset class="field" hidden data-js-show>\s*<legend>Where is it\? Tap the body map', page)
+        assert re.search(r'<div class="field no-js-only">\s*<label for="id_body_site"', page)
+        assert re.search(r'<select name="body_site"[^>]*data-no-js-fallback', page)
+        assert page.count('name="body_site"') == 1
+    script = (settings.BASE_DIR / "static/js/body_map.js").read_text()
+    assert "[data-no-js-fallback]" in script
+    assert "select.disabled = true" in script
+
+
+def test_without_javascript_a_new_spot_is_placed_by_the_dropdown(alice, upload_file, private_media):
+    response = session_client(alice).post(
+        reverse("classifier:upload"),
+        {"image": upload_file(), "spot": "new", "new_spot_name": "shin", "body_site": "lower_extremity"},
+    )
+    assert response.status_code == 302
+    check = Prediction.objects.get()
+    assert (check.spot.name, check.spot.region, check.body_site) == ("shin", "lower_extremity", "lower_extremity")
+    # Neither a tap nor a body area: the form asks for one.
+    response = session_client(alice).post(
+        reverse("classifier:upload"), {"image": upload_file(), "spot": "new", "new_spot_name": "x"}
+    )
+    assert response.status_code == 400
+    assert "Tap the body map" in response.content.decode()
+
+
+def test_without_javascript_the_spot_form_places_and_moves_by_the_dropdown(alice):
+    client = session_client(alice)
+    response = client.post(reverse("spots:spot_new"), {"name": "neck", "recheck_months": "0", "body_site": "head_neck"})
+    spot = Spot.objects.get()
+    assert response.status_code == 302
+    assert (spot.view, spot.region) == ("front", "head_neck")
+    # Editing without the script: the hidden fields keep the old point; the same area keeps it exactly...
+    spot_update(spot=spot, view="back", x=0.52, y=0.09)
+    fields = {"name": "neck", "recheck_months": "0", "view": "back", "x": "0.52", "y": "0.09"}
+    edit = reverse("spots:spot_edit", args=[spot.pk])
+    assert 'value="head_neck" selected' in client.get(edit).content.decode()
+    assert client.post(edit, {**fields, "body_site": "head_neck"}).status_code == 302
+    spot.refresh_from_db()
+    assert (spot.view, spot.x, spot.y) == ("back", 0.52, 0.09)
+    # ...another area moves it there.
+    assert client.post(edit, {**fields, "body_site": "trunk"}).status_code == 302
+    spot.refresh_from_db()
+    assert spot.region == "trunk"
 
 
 def test_a_rejected_photo_leaves_no_new_spot(alice, private_media):

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core import mail
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import VerifiedEmail
@@ -132,3 +133,46 @@ def test_a_tampered_unsubscribe_link_is_refused(alice, spot_with_checks):
     assert SECRET_SPOT not in response.content.decode()
     spot.refresh_from_db()
     assert spot.recheck_months == 1
+
+
+def test_the_account_page_turns_reminders_off_for_every_spot_and_on_again(alice, spot_with_checks):
+    spot, *_ = spot_with_checks
+    _verify(alice)
+    client = Client()
+    client.force_login(alice)
+    account = client.get(reverse("accounts:account")).content.decode()
+    assert "No reminders for any spot" in account
+
+    response = client.post(reverse("spots:account_reminders"), {"reminders": "off"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("accounts:account")
+    page = client.get(reverse("accounts:account")).content.decode()
+    assert "Off for all your spots" in page
+    assert "Turn reminders back on" in page
+    assert 'data-testid="reminders-off"' in client.get(reverse("spots:spot_detail", args=[spot.pk])).content.decode()
+    assert spot_reminders_send_due() == []  # due, but the account says no
+    assert mail.outbox == []
+    spot.refresh_from_db()
+    assert spot.recheck_months == 1  # the spot keeps its interval for when reminders come back
+
+    client.post(reverse("spots:account_reminders"), {"reminders": "on"})
+    assert "No reminders for any spot" in client.get(reverse("accounts:account")).content.decode()
+    assert spot_reminders_send_due() == [spot.pk]
+    assert reverse("accounts:account") in mail.outbox[0].body  # the e-mail says where the switch is
+
+
+def test_the_account_switch_refuses_odd_input_and_get(alice):
+    from spots.models import ReminderOptOut
+
+    client = Client()
+    client.force_login(alice)
+    response = client.post(reverse("spots:account_reminders"), {"reminders": "maybe"}, follow=True)
+    assert response.status_code == 200
+    assert "Choose whether you want re-check reminders." in response.content.decode()
+    assert not ReminderOptOut.objects.exists()
+    assert client.get(reverse("spots:account_reminders")).status_code == 405
+    assert Client().post(reverse("spots:account_reminders"), {"reminders": "off"}).status_code == 302  # to log in
+    assert not ReminderOptOut.objects.exists()
+    for _ in range(2):  # twice is harmless
+        client.post(reverse("spots:account_reminders"), {"reminders": "off"})
+    assert ReminderOptOut.objects.filter(user=alice).count() == 1

@@ -36,6 +36,17 @@ def test_region_for_points_on_the_map(view, x, y, region):
     assert region in Prediction.BodySite.values
 
 
+@pytest.mark.parametrize("region", [value for value in Prediction.BodySite.values if value != "unknown"])
+def test_every_region_has_a_point_inside_it_for_the_dropdown_fallback(region):
+    view, x, y = body_map.point_for_region(region)
+    assert body_map.region_for(view=view, x=x, y=y) == region
+
+
+def test_unknown_region_has_no_point():
+    assert body_map.point_for_region("unknown") is None
+    assert body_map.point_for_region("") is None
+
+
 @pytest.mark.parametrize(("view", "x", "y"), [("side", 0.5, 0.5), ("front", 1.5, 0.5), ("back", 0.5, -0.1)])
 def test_region_for_refuses_points_off_the_map(view, x, y):
     with pytest.raises(ValueError, match="view|outside"):
