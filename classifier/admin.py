@@ -92,8 +92,7 @@ class PredictionAdmin(admin.ModelAdmin):
         "owner",
         "created",
         "status",
-        "verdict_short",
-        "risk_level",
+        "result",
         "probability",
         "diagnosis",
         "reviewed",
@@ -179,12 +178,15 @@ class PredictionAdmin(admin.ModelAdmin):
     def diagnosis(self, prediction: Prediction) -> str:
         return prediction.get_confirmed_diagnosis_display() or "—"
 
-    @admin.display(description="Verdict", ordering="verdict")
-    def verdict_short(self, prediction: Prediction) -> str:
-        # The full wording is for patients; a reviewer scanning a list needs one word.
-        short: dict[str, str] = {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}
+    @admin.display(description="Result", ordering="risk_level")
+    def result(self, prediction: Prediction) -> str:
+        # The full wording is for patients; a reviewer scanning a list needs the level in one word (one column:
+        # the list must fit 1280 px). A refused photo has no level, only the reason.
         if prediction.verdict == Prediction.Verdict.RETAKE:
             return f"Retake: {prediction.get_quality_issue_display()}"
+        if prediction.risk_level:
+            return prediction.get_risk_level_display()
+        short: dict[str, str] = {Prediction.Verdict.REFER: "Refer", Prediction.Verdict.LOW_RISK: "Low risk"}
         return short.get(prediction.verdict, "—")
 
     @admin.display(description="Probability (calibrated)", ordering="melanoma_probability")

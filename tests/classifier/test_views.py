@@ -302,7 +302,8 @@ def test_history_lists_only_my_predictions_newest_first(alice, bob, make_predict
     assert reverse("classifier:prediction_thumbnail", args=[older.pk]) in html
     assert reverse("classifier:prediction_detail", args=[bobs.pk]) not in html
     assert "Head / neck" in html
-    assert "Low: watch for change" in html
+    assert LOW.title in html  # the one wording of a low result (classifier/answers.py)
+    assert "Low risk level" in html
     assert "Failed" in html
 
 
