@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from classifier.answers import LOW
 from classifier.models import Prediction
 from tests.classifier.page_helpers import lesion_jpeg, stored_files
 
