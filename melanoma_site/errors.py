@@ -69,3 +69,10 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     if wants_json(request):
         return JsonResponse({"detail": "The request could not be read."}, status=400)
     return render(request, "400.html", status=400)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: a URL that matches nothing (e.g. /api/spots/-1/): JSON under /api/, the site's page elsewhere."""
+    if wants_json(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return render(request, "404.html", status=404)

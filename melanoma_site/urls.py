@@ -7,6 +7,7 @@ from classifier.views.pages import favicon, landing
 
 # Errors while Django reads a request: JSON under /api/, a page elsewhere, with 408/413 where they apply.
 handler400 = "melanoma_site.errors.bad_request"
+handler404 = "melanoma_site.errors.page_not_found"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -11,7 +11,9 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -84,7 +86,10 @@ class SpotDetailSerializer(SpotSerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Your spots", responses={200: SpotSerializer(many=True)}),
+    list=extend_schema(
+        summary="Your spots",
+        responses={200: SpotSerializer(many=True), 401: _ERRORS[401], 404: _ERRORS[404]},  # 404: no such page
+    ),
     create=extend_schema(summary="Add a spot", responses={201: SpotDetailSerializer, **_ERRORS}),
     retrieve=extend_schema(summary="One spot with its checks", responses={200: SpotDetailSerializer, **_ERRORS}),
     partial_update=extend_schema(summary="Change a spot", responses={200: SpotDetailSerializer, **_ERRORS}),
@@ -133,8 +138,22 @@ class SpotViewSet(
         spot_delete(spot=instance)
 
 
+class _FileOrJsonError(BaseContentNegotiation):
+    """A download answers with its file, or with a JSON error whatever the client accepts (a PDF reader's
+    `Accept: application/pdf` must not turn a 404 into a 406 or an HTML page)."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class SpotReportView(APIView):
     """The report for the doctor: every check of the spot, with photos, dates, results and answers."""
+
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _FileOrJsonError
 
     @extend_schema(
         summary="The spot's report for a doctor (PDF)",
@@ -152,6 +171,9 @@ class SpotReportView(APIView):
 
 class MyExportView(APIView):
     """Export my data (GDPR art. 20)."""
+
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _FileOrJsonError
 
     @extend_schema(
         summary="Everything of yours as a zip: photos, checks/spots/reviews (CSV and JSON), reports",

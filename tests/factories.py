@@ -58,8 +58,9 @@ class PredictionFactory(factory.django.DjangoModelFactory):
     class Params:
         done = factory.Trait(
             status=Prediction.Status.DONE,
-            score=0.82,
             melanoma_probability=0.82,
+            # The raw score the verdict and level rest on; the same number unless a test sets it apart.
+            score=factory.SelfAttribute("melanoma_probability"),
             model_version=factory.SubFactory(ModelVersionFactory),
             threshold=factory.SelfAttribute("model_version.threshold"),
             verdict=factory.LazyAttribute(

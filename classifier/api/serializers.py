@@ -45,6 +45,12 @@ class PredictionSerializer(serializers.ModelSerializer):
     risk_level_meaning = serializers.SerializerMethodField(
         help_text="What this level meant when the model was tested, in plain words."
     )
+    confirmed_diagnosis = serializers.ChoiceField(
+        choices=Prediction.Diagnosis.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="A clinician's confirmed diagnosis once the check was reviewed; empty until then.",
+    )
     quality_issue = serializers.ChoiceField(
         choices=Prediction.QualityIssue.choices,
         allow_blank=True,

@@ -110,7 +110,7 @@ class TokenView(APIView):
             OpenApiParameter("id", int, description="Revoke this token of yours instead of the current one."),
             OpenApiParameter("all", bool, description="Revoke every token of yours (log out everywhere)."),
         ],
-        responses={204: None, 400: ErrorSerializer, 404: ErrorSerializer},
+        responses={204: None, 400: ErrorSerializer, 401: ErrorSerializer, 404: ErrorSerializer},
     )
     def delete(self, request: Request) -> Response:
         if _wants(request.query_params.get("all")):
@@ -179,6 +179,7 @@ class DocsView(SpectacularSwaggerSplitView):
         summary="Your predictions, newest first (filters below)",
         responses={
             200: PredictionSerializer(many=True),
+            400: OpenApiResponse(ErrorSerializer, description="A filter value that is not valid."),
             401: _ERRORS[401],
             404: OpenApiResponse(ErrorSerializer, description="No such page."),
         },

@@ -198,9 +198,13 @@ def test_detail_of_a_done_prediction(alice, alice_prediction, active_model):
     body = client_for(alice).get(detail_url(alice_prediction.pk)).json()
     assert body["status"] == "done"
     assert 0 <= body["score"] <= 1
-    # The tiny model's card has no calibration: no probability is invented, the level comes from the threshold.
-    assert body["melanoma_probability"] is None
-    assert body["risk_level"] == ("moderate" if body["score"] >= body["threshold"] else "low")
+    if (active_model.card or {}).get("calibration"):  # the shipped model: a calibrated probability and level
+        assert 0 <= body["melanoma_probability"] <= 1
+        assert body["risk_level"] in {"low", "moderate", "high"}
+    else:  # the tiny model has no calibration: no probability is invented, the level comes from the threshold
+        assert body["melanoma_probability"] is None
+        assert body["risk_level"] == ("moderate" if body["score"] >= body["threshold"] else "low")
+    assert (body["risk_level"] == "low") == (body["score"] < body["threshold"])
     assert body["model_version"] == active_model.version
     assert body["verdict"] in {"refer", "low_risk"}
     assert body["completed_at"]

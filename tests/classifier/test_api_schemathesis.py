@@ -19,11 +19,11 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
 from schemathesis import checks
 
 from classifier.models import Prediction
 from tests.classifier.page_helpers import lesion_jpeg
+from tests.factories import api_token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_private_media", "ui_isolated_cache")]
 
@@ -64,8 +64,8 @@ def _operations(schema) -> list:
 
 
 def test_every_operation_answers_within_its_schema(alice, owned_prediction):
-    token, _ = Token.objects.get_or_create(user=alice)
-    auth = {"Authorization": f"Token {token.key}"}
+    token = api_token_for(alice)
+    auth = {"Authorization": f"Token {token}"}
     app = get_wsgi_application()
     # Fetched with the test client before the WSGI calls (it reconnects the handler _connection_kept_open removes).
     raw = Client().get("/api/schema/", {"format": "json"})

@@ -48,7 +48,7 @@ def test_public_answer_shows_no_paths_hosts_or_threshold(client, active_model, t
     assert response.status_code == 503
     assert response.json() == {
         "status": "unavailable",
-        "checks": {"database": "ok", "broker": "ok", "model": "unavailable"},
+        "checks": {"database": "ok", "broker": "ok", "storage": "ok", "model": "unavailable"},
     }
     text = response.content.decode()
     for secret in (str(tmp_path), "127.0.0.1", "redis", str(active_model.threshold), active_model.version):
@@ -125,7 +125,7 @@ def test_broker_down_is_503(staff_client, active_model, settings):
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
-    assert body["checks"] == {"database": "ok", "broker": "unavailable", "model": "ok"}
+    assert body["checks"] == {"database": "ok", "broker": "unavailable", "storage": "ok", "model": "ok"}
     assert body["details"]["broker"]["ok"] is False
     assert body["details"]["broker"]["error"]
 

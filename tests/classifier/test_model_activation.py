@@ -15,7 +15,6 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from classifier.inference import clear_cache
 from classifier.models import ModelVersion, Prediction
@@ -30,6 +29,7 @@ from classifier.services.prediction_runs import (
     MODEL_UNAVAILABLE_REASON,
     prediction_run,
 )
+from tests.factories import api_token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_private_media", "ui_isolated_cache")]
 
@@ -115,8 +115,8 @@ def _leaks(text: str, *secrets: str) -> list[str]:
 def _pages_and_api(prediction: Prediction) -> list[str]:
     session = Client()
     session.force_login(prediction.user)
-    token, _ = Token.objects.get_or_create(user=prediction.user)
-    api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token_for(prediction.user)
+    api = Client(HTTP_AUTHORIZATION=f"Token {token}")
     result_page = session.get(reverse("classifier:prediction_detail", args=[prediction.pk]))
     status = session.get(reverse("classifier:prediction_status", args=[prediction.pk]))
     detail = api.get(f"/api/predictions/{prediction.pk}/")

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from tests.conftest import media_files
+from tests.factories import api_token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
 
@@ -54,8 +54,8 @@ def test_every_private_page_api_answer_and_photo_is_no_store(alice, make_predict
     prediction = make_prediction(user=alice, status="done")
     session = Client()
     session.force_login(alice)
-    token, _ = Token.objects.get_or_create(user=alice)
-    api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token_for(alice)
+    api = Client(HTTP_AUTHORIZATION=f"Token {token}")
     for url in _private_urls(prediction.pk):
         client = api if url.startswith("/api/") else session
         response = client.get(url)
@@ -96,7 +96,8 @@ def test_a_fresh_var_folder_is_owner_only(tmp_path):
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-c", "import django; django.setup()"],
         env={
-            **os.environ,
+            # The SQLite default (not this run's DATABASE_URL): that is what puts the database under var/.
+            **{key: value for key, value in os.environ.items() if key != "DATABASE_URL"},
             "MELANOMA_VAR_DIR": str(var_dir),
             "DJANGO_SETTINGS_MODULE": "melanoma_site.settings.development",
         },

@@ -83,7 +83,7 @@ def test_ten_half_sent_requests_do_not_stop_health_or_an_upload(web, alice, make
         assert upload(seed).status_code == 202
 
     # Signed in, so that the server really waits for the body (an anonymous one is refused before reading it).
-    stalled = [_half_sent_upload(web.web_port, token.key) for _ in range(10)]
+    stalled = [_half_sent_upload(web.web_port, token) for _ in range(10)]
     time.sleep(0.5)  # every one of them is inside a server thread now, waiting for its body
 
     started = time.monotonic()

@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from rest_framework.authtoken.models import Token
 
 from classifier.models import Prediction
 from melanoma_site.stack import Stack, isolated_env
 from tests.conftest import wait_for_status
+from tests.factories import api_token_for
 from tests.processes import run_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -65,7 +65,7 @@ def test_two_web_and_a_worker_on_s3_whole_path_and_metrics(s3_stack, s3_bucket, 
     stack, metrics_token = s3_stack
     stack.start_web()
     stack.start_worker()
-    api_token = Token.objects.create(user=alice).key
+    api_token = api_token_for(alice)
     headers = {"Authorization": f"Token {api_token}", "Accept": "application/json"}
     uploads = 4
     with httpx.Client(base_url=stack.base_url, headers=headers, timeout=60) as client:
