@@ -123,15 +123,17 @@ def draft_size(source_size: tuple[int, int], stored_max_side: int) -> tuple[int,
 def downscale(image: Image.Image, max_side: int, *, thumbnail: bool = False) -> Image.Image:
     """`image` with its long side at most `max_side` (the same image when it already fits).
 
-    The stored copy (what the model sees) is resampled with Lanczos. The thumbnail comes from the stored copy by an
-    integer box reduction first (reducing_gap=1): 2 ms instead of 6 for 1536 -> 256 px, 0.65 grey levels RMS from a
-    Lanczos resize of the full photo against 0.52 for reducing_gap=2.
+    The stored copy (what the model sees) is resampled with Lanczos, in place. The thumbnail is a new image made
+    from the stored copy by an integer box reduction first (reducing_gap=1), without copying the stored copy: 2 ms
+    instead of 6 for 1536 -> 256 px, 0.65 grey levels RMS from a Lanczos resize of the full photo against 0.52 for
+    reducing_gap=2.
     """
     if max(image.size) <= max_side:
         return image
-    resized = image.copy() if thumbnail else image
-    resized.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=1.0 if thumbnail else 3.0)
-    return resized
+    if thumbnail:
+        return image.resize(_fit(*image.size, max_side), Image.Resampling.LANCZOS, reducing_gap=1.0)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image
 
 
 def encode_jpeg(image: Image.Image, quality: int) -> bytes:
