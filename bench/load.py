@@ -13,6 +13,11 @@ files; --broker rabbitmq uses a RabbitMQ node of its own as the Celery broker (R
 The per-user upload rate limit (MELANOMA_UPLOAD_RATE_PER_MINUTE, default 30) is raised to 100000 for the run:
 the point is to load the service, not to measure the limiter.
 
+CPU ms per upload: the CPU time (user + system, /proc) the web processes (gunicorn and its workers), the worker
+(Celery and its pool) and the S3 server spent during a level, divided by the uploads accepted. Unlike the rates it
+hardly depends on what else the machine is doing, so it is the figure to compare on a shared machine: N cores at
+100% serve about N * 1000 / (web + worker + the rest) uploads/s.
+
 Upload -> completed is the row's `completed_at` (written by the worker) minus the client's wall clock just
 before it sent the POST: one machine, one clock, and no polling delay in the figure. Everything is bounded:
 each level stops waiting after --wait-s seconds and counts what has not finished as lost.
@@ -35,6 +40,7 @@ import httpx
 import numpy as np
 
 from bench.realstack import REPO, RealStack, log
+from melanoma_site.stack import child_pids
 
 DEFAULT_IMAGES = REPO.parent / "shared" / "derm" / "uploads"
 FINISHED = ("done", "failed")
@@ -65,6 +71,29 @@ def load_images(folder: Path, limit: int = 12) -> list[tuple[str, bytes]]:
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
         images.append((f"generated-{seed}.jpg", buffer.getvalue()))
     return images
+
+
+def tree_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) of a process and all its descendants so far; children that have exited count
+    through their parent's cutime/cstime."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+    return own + sum(tree_cpu_s(child) for child in child_pids(pid))
+
+
+def stack_cpu_s(stack: RealStack) -> dict[str, float]:
+    web, worker = stack.web, stack.worker
+    s3 = getattr(stack.s3, "process", None)
+    return {
+        "web": tree_cpu_s(web.pid if web else None),
+        "worker": tree_cpu_s(worker.pid if worker else None),
+        "s3": tree_cpu_s(s3.pid if s3 else None),
+    }
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:
@@ -141,6 +170,7 @@ async def run_level(stack: RealStack, users: int, total: int, images, wait_s: fl
     limits = httpx.Limits(max_connections=users + 2, max_keepalive_connections=users + 2)
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=120.0, limits=limits) as client:
         tokens = await asyncio.gather(*(log_in(client, index, stack.password) for index in range(users)))
+        cpu_before = stack_cpu_s(stack)  # after the logins: password hashing is not upload work
         started = time.time()
         sessions = await asyncio.gather(
             *(user_session(client, index, token, per_user, images) for index, token in enumerate(tokens))
@@ -149,6 +179,10 @@ async def run_level(stack: RealStack, users: int, total: int, images, wait_s: fl
     upload_phase_s = max(upload.responded_at for upload in uploads) - started
     accepted = [upload for upload in uploads if upload.prediction_id is not None]
     rows = wait_for_rows(stack, [upload.prediction_id for upload in accepted], wait_s)
+    cpu_after = stack_cpu_s(stack)
+    cpu_ms = {
+        role: (cpu_after[role] - cpu_before[role]) * 1000 / max(1, len(accepted)) for role in ("web", "worker", "s3")
+    }
 
     completed = [u for u in accepted if rows.get(u.prediction_id, ("missing",))[0] == "done"]
     failed = [u for u in accepted if rows.get(u.prediction_id, ("missing",))[0] == "failed"]
@@ -178,6 +212,7 @@ async def run_level(stack: RealStack, users: int, total: int, images, wait_s: fl
         "completion_rate": len(completed) / (max(finished_at) - started) if finished_at else math.nan,
         "response_ms": percentiles(response_ms),
         "to_completed_ms": percentiles(to_completed_ms),
+        "cpu_ms": cpu_ms,
     }
 
 
@@ -185,15 +220,16 @@ def print_table(results: list[dict], header: str) -> None:
     print(header)
     print(
         "| users | sent | completed | failed | lost | uploads/s | completed/s "
-        "| upload p50 / p95 / p99 ms | upload->completed p50 / p95 / p99 ms |"
+        "| upload p50 / p95 / p99 ms | upload->completed p50 / p95 / p99 ms | CPU ms per upload: web / worker / S3 |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         response = " / ".join(f"{value:.0f}" for value in r["response_ms"])
         to_completed = " / ".join(f"{value:.0f}" for value in r["to_completed_ms"])
+        cpu = " / ".join(f"{r['cpu_ms'][role]:.0f}" for role in ("web", "worker", "s3"))
         print(
             f"| {r['users']} | {r['sent']} | {r['completed']} | {r['failed']} | {r['lost']} | "
-            f"{r['upload_rate']:.2f} | {r['completion_rate']:.2f} | {response} | {to_completed} |"
+            f"{r['upload_rate']:.2f} | {r['completion_rate']:.2f} | {response} | {to_completed} | {cpu} |"
         )
         if r["failure_reasons"]:
             print(f"|  | failure reasons: {'; '.join(r['failure_reasons'])} |")

@@ -50,7 +50,9 @@ class RealStack(Stack):
         self.storage = storage
         self.s3 = None
         self.users = users
-        self.password = secrets.token_urlsafe(16)
+        # Never starting with "-": it is passed on a command line (bench.stack_setup), where argparse takes that for
+        # an option and the run fails one time in 64.
+        self.password = "p" + secrets.token_urlsafe(16)
         self.model_dir = model_dir
         self.tag = f"{os.getpid()}_{secrets.token_hex(3)}"
         self.root = Path(tempfile.mkdtemp(prefix="melanoma-stack-"))

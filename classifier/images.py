@@ -43,7 +43,9 @@ MIN_CONTENT_STDDEV = 2.0
 MAX_PIXELS_BY_FORMAT = {"WEBP": 16_000_000, "HEIF": 36_000_000}
 FORMAT_NAMES = {"WEBP": "WebP", "HEIF": "HEIC"}
 
-JPEG_QUALITY = 90
+# q85 with 4:2:0 chroma: ~30% smaller and ~3 ms faster to encode than q90 on a 1536 px photo, and its error against
+# the decoded pixels is within 0.2 grey levels of q90's (bench/upload_path.py; README "Speed").
+JPEG_QUALITY = 85
 THUMBNAIL_QUALITY = 80
 
 
@@ -146,12 +148,42 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _encode_jpeg(image: Image.Image, quality: int) -> bytes:
-    # A fresh image carries no info dict, so nothing (EXIF, GPS, XMP, ICC, comments) can ride along.
-    clean = Image.new("RGB", image.size)
-    clean.paste(image)
+def stored_sizes() -> tuple[int, int]:
+    """(long side of the stored copy, long side of the thumbnail), from settings."""
+    return (
+        int(getattr(settings, "MELANOMA_STORED_IMAGE_MAX_SIDE", DEFAULT_STORED_MAX_SIDE)),
+        int(getattr(settings, "MELANOMA_THUMBNAIL_MAX_SIDE", DEFAULT_THUMBNAIL_MAX_SIDE)),
+    )
+
+
+def draft_size(source_size: tuple[int, int], stored_max_side: int) -> tuple[int, int]:
+    """The smallest decode size that still covers the stored copy: libjpeg picks the smallest 1/2, 1/4 or 1/8
+    scale at least this big, so a 3072x2304 photo decodes straight at 1536x1152."""
+    return _fit(*source_size, stored_max_side)
+
+
+def downscale(image: Image.Image, max_side: int, *, thumbnail: bool = False) -> Image.Image:
+    """`image` with its long side at most `max_side` (the same image when it already fits).
+
+    The stored copy (what the model sees) is resampled with Lanczos, in place. The thumbnail is a new image made
+    from the stored copy by an integer box reduction first (reducing_gap=1), without copying the stored copy: 2 ms
+    instead of 6 for 1536 -> 256 px, 0.65 grey levels RMS from a Lanczos resize of the full photo against 0.52 for
+    reducing_gap=2.
+    """
+    if max(image.size) <= max_side:
+        return image
+    if thumbnail:
+        return image.resize(_fit(*image.size, max_side), Image.Resampling.LANCZOS, reducing_gap=1.0)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image
+
+
+def encode_jpeg(image: Image.Image, quality: int) -> bytes:
+    """Baseline JPEG, no optimize pass (it costs ~25% more time for ~5% fewer bytes). Only what is passed here is
+    written: `image.info` must be empty (image_prepare_upload clears it), as JPEG save falls back to it for the
+    comment."""
     buffer = io.BytesIO()
-    clean.save(buffer, format="JPEG", quality=quality, optimize=False, progressive=False)
+    image.save(buffer, format="JPEG", quality=quality, optimize=False, progressive=False)
     return buffer.getvalue()
 
 
@@ -188,8 +220,7 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
     """
     data = _read_checked_bytes(upload)
     max_pixels = int(getattr(settings, "MELANOMA_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS))
-    stored_max_side = int(getattr(settings, "MELANOMA_STORED_IMAGE_MAX_SIDE", DEFAULT_STORED_MAX_SIDE))
-    thumbnail_max_side = int(getattr(settings, "MELANOMA_THUMBNAIL_MAX_SIDE", DEFAULT_THUMBNAIL_MAX_SIDE))
+    stored_max_side, thumbnail_max_side = stored_sizes()
 
     try:
         # Reads the header only. The declared width x height is checked before any decoding: a few-KB file can
@@ -219,7 +250,7 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
     try:
         # A JPEG decodes straight at 1/2, 1/4 or 1/8 scale when the stored copy is that much smaller. Upright and
         # sRGB: the EXIF tag and the ICC profile are dropped from the stored copy below.
-        image = decode(image, draft_size=_fit(source_width, source_height, stored_max_side))
+        image = decode(image, draft_size=draft_size(image.size, stored_max_side))
     except ImageTooLarge as error:
         raise ImageRejected(_too_many_pixels_message(max_pixels), status_code=413) from error
     except ImageError as error:
@@ -228,15 +259,16 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
             "The image file is incomplete or damaged and could not be read. Please upload it again."
         ) from error
 
-    if max(image.size) > stored_max_side:
-        image.thumbnail((stored_max_side, stored_max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    thumbnail = image.copy()
-    thumbnail.thumbnail((thumbnail_max_side, thumbnail_max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    # Nothing of the upload's metadata (EXIF, GPS, XMP, ICC, comments) may ride along into the stored files; the
+    # thumbnail is made from this image, so it starts empty too.
+    image.info = {}
+    image = downscale(image, stored_max_side)
+    thumbnail = downscale(image, thumbnail_max_side, thumbnail=True)
     _check_content(thumbnail)
 
     return PreparedImage(
-        jpeg=_encode_jpeg(image, JPEG_QUALITY),
-        thumbnail=_encode_jpeg(thumbnail, THUMBNAIL_QUALITY),
+        jpeg=encode_jpeg(image, JPEG_QUALITY),
+        thumbnail=encode_jpeg(thumbnail, THUMBNAIL_QUALITY),
         width=image.width,
         height=image.height,
         source_format=source_format,

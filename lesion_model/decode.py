@@ -123,19 +123,23 @@ def decode(image: Image.Image, *, draft_size: tuple[int, int] | None = None) -> 
             image.draft("RGB", draft_size)
         icc_profile = image.info.get("icc_profile")
         image.load()
-        # Read before the pixels are replaced: the reduced RGB copy carries no metadata.
-        orientation = _ORIENTATION_TRANSPOSE.get(image.getexif().get(ExifTags.Base.Orientation, 1))
-        factor = _reduction_factor(image.size, draft_size)
-        rgb = _to_srgb(image, icc_profile, factor=factor)
-        # Colour conversion is per pixel and a box reduction by the same factor both ways commutes with
-        # rotations and flips, so turning the small copy upright gives the pixels of upright-then-convert.
-        return rgb.transpose(orientation) if orientation is not None else rgb
+        return upright_srgb(image, icc_profile, factor=_reduction_factor(image.size, draft_size))
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"The image declares too many pixels ({error}).") from error
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError, TypeError, EOFError, MemoryError) as error:
         raise ImageError(f"The image is corrupt or truncated: {error}") from error
+
+
+def upright_srgb(image: Image.Image, icc_profile: bytes | None, *, factor: int = 1) -> Image.Image:
+    """Loaded pixels -> upright 8-bit sRGB RGB, reduced `factor` times (band by band: see `_to_srgb`)."""
+    # Read before the pixels are replaced: the reduced RGB copy carries no metadata.
+    orientation = _ORIENTATION_TRANSPOSE.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+    rgb = _to_srgb(image, icc_profile, factor=factor)
+    # Colour conversion is per pixel and a box reduction by the same factor both ways commutes with
+    # rotations and flips, so turning the small copy upright gives the pixels of upright-then-convert.
+    return rgb.transpose(orientation) if orientation is not None else rgb
 
 
 def decode_image(

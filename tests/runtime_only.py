@@ -57,7 +57,9 @@ def runtime_modules() -> Iterator[str]:
     yield from _walk("lesion_model")
     django.setup()
     for app in apps.get_app_configs():
-        if Path(app.path).resolve().is_relative_to(REPO):
+        path = Path(app.path).resolve()
+        # Our apps only: a virtualenv inside the checkout (.venv/) holds the third-party ones.
+        if path.is_relative_to(REPO) and "site-packages" not in path.parts:
             yield from _walk(app.name)
     # The project package: URLconf, Celery app, WSGI, `make run`'s supervisor. Settings are loaded already.
     project = settings.ROOT_URLCONF.partition(".")[0]

@@ -99,3 +99,30 @@ def test_tensorflow_detector_and_rss_on_real_processes():
 def test_generated_photo_and_percentile():
     assert lesion_jpeg(64, 48)[:2] == b"\xff\xd8"
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+
+
+def test_load_counts_the_cpu_of_a_process_and_its_children():
+    from bench.load import tree_cpu_s
+
+    # A child that burns ~0.3 s of CPU, then idles: its CPU counts for it and for us, its parent.
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\ntime.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", burn])
+    try:
+        deadline = time.monotonic() + 20
+        while tree_cpu_s(child.pid) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert tree_cpu_s(child.pid) >= 0.3
+        assert tree_cpu_s(os.getpid()) >= tree_cpu_s(child.pid)
+    finally:
+        child.kill()
+        child.communicate()
+    assert tree_cpu_s(None) == 0.0
+
+
+def test_upload_path_times_every_step():
+    from bench.upload_path import STEPS, profile_photo
+
+    times = profile_photo(lesion_jpeg(3072, 2304), repeats=1)
+    assert set(times) == set(STEPS)
+    assert all(value >= 0 for value in times.values())
+    assert times["whole call"] > 0

@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageFile
 
 from bench.synthetic import encode_image, lesion_pixels
 from classifier.images import ImageRejected, image_prepare_upload
@@ -117,6 +117,30 @@ def test_large_jpeg_is_downscaled(make_image_bytes, settings):
     assert (prepared.source_width, prepared.source_height) == (1600, 1200)
     assert _open(prepared.jpeg).size == (400, 300)
     assert (prepared.width, prepared.height) == (400, 300)
+
+
+def test_full_size_pixels_are_never_decoded_or_resampled(make_image_bytes, settings, monkeypatch):
+    """The web tier's speed levers: a JPEG decodes straight at the stored scale (draft mode) and the thumbnail is
+    made from that reduced image, so no step ever touches the 1600x1200 pixels."""
+    settings.MELANOMA_STORED_IMAGE_MAX_SIDE = 400
+    settings.MELANOMA_THUMBNAIL_MAX_SIDE = 100
+    seen: list[tuple[int, int]] = []
+
+    def spy(method):
+        def wrapped(self, *args, **kwargs):
+            result = method(self, *args, **kwargs)
+            seen.append(self.size)
+            return result
+
+        return wrapped
+
+    for owner, name in ((ImageFile.ImageFile, "load"), (Image.Image, "resize"), (Image.Image, "reduce")):
+        monkeypatch.setattr(owner, name, spy(getattr(owner, name)))
+    prepared = image_prepare_upload(make_image_bytes("JPEG", width=1600, height=1200))
+    assert (prepared.width, prepared.height) == (400, 300)
+    assert _open(prepared.thumbnail).size == (100, 75)
+    assert seen
+    assert max(seen) == (400, 300)
 
 
 def test_real_phone_photo(real_photo_bytes):
