@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.models import VerifiedEmail
 from melanoma_site.stack import Stack, isolated_env
 from spots.tasks import REMINDERS_TASK
-from tests.classifier.test_faults import _database_url
+from tests.processes import run_database_url
 from tests.spots.conftest import SECRET_SPOT
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -62,7 +62,7 @@ def beat_stacks(isolated_services, private_media, tmp_path) -> Iterator[tuple[Ca
         env = isolated_env(
             root,
             settings_module=os.environ["DJANGO_SETTINGS_MODULE"],
-            database_url=_database_url(),
+            database_url=run_database_url(),
             queue=isolated_services["queue"],
             media_root=private_media,
             MELANOMA_REMINDERS_EVERY_S="1",
