@@ -9,7 +9,8 @@ query) and swaps the cached scorer only when the version changed. No TensorFlow 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image
 
@@ -17,10 +18,14 @@ from classifier.models import ModelVersion
 from classifier.selectors import model_version_get_active
 from classifier.services.model_artifacts import model_version_local_dir
 from lesion_model.decode import ImageError, decode_image
+from lesion_model.explain import heatmap_png
 from lesion_model.model_card import ModelCardError
 from lesion_model.preprocessing import to_model_input
-from lesion_model.quality import WORKING_SIZE, PhotoCheck, check_photo
-from lesion_model.scorer import MelanomaScorer
+from lesion_model.quality import WORKING_SIZE, PhotoCheck, QualityIssue, check_photo
+from lesion_model.scorer import Analysis, MelanomaScorer
+
+# The stored overlay's size: the model's own view (224 px); the browser stretches it over the photo.
+HEATMAP_SIZE = (224, 224)
 
 
 class InferenceError(Exception):
@@ -44,6 +49,8 @@ class InferenceResult:
     model_version: str
     model_version_id: int
     quality_issue: str = ""  # lesion_model.quality.QualityIssue value: retake the photo, no verdict
+    heatmap_png: bytes | None = None  # overlay of where the model looked (lesion_model.explain); None: no map
+    differential: list[dict[str, Any]] = field(default_factory=list)  # top diagnoses, most likely first
 
 
 # (ModelVersion id, path, artifact SHA-256) -> scorer; one entry: the active model of this process.
@@ -96,14 +103,25 @@ def predict_melanoma(image_bytes: bytes) -> InferenceResult:
                 model_version_id=model_version.pk,
                 quality_issue=check.issue.value,
             )
-        if image is not None:
-            score = scorer.score_array(to_model_input(image, scorer.normalisation))
-        else:
-            score = scorer.score_bytes(image_bytes)
+        model_input = (
+            to_model_input(image, scorer.normalisation) if image is not None else scorer.preprocess(image_bytes)
+        )
+        analysis = scorer.analyse_array(model_input)
     except ImageError as error:
         raise ImageUnreadable(f"The image could not be read: {error}") from error
     except ModelCardError as error:
         raise ModelUnavailable(f"Model {model_version.version} cannot score images: {error}") from error
+    if unfamiliar(analysis, scorer):
+        return InferenceResult(
+            score=None,
+            melanoma_probability=None,
+            risk_level="",
+            threshold=threshold,
+            model_version=model_version.version,
+            model_version_id=model_version.pk,
+            quality_issue=QualityIssue.UNFAMILIAR.value,
+        )
+    score = analysis.score
     interpretation = scorer.interpret(score, threshold=threshold)
     return InferenceResult(
         score=score,
@@ -112,7 +130,14 @@ def predict_melanoma(image_bytes: bytes) -> InferenceResult:
         threshold=threshold,
         model_version=model_version.version,
         model_version_id=model_version.pk,
+        heatmap_png=heatmap_png(analysis.heatmap, HEATMAP_SIZE) if analysis.heatmap is not None else None,
+        differential=analysis.differential or [],
     )
+
+
+def unfamiliar(analysis: Analysis, scorer: MelanomaScorer) -> bool:
+    """The photo check's last step: features far from every training image (the card's `familiarity`)."""
+    return analysis.unfamiliar(scorer.familiarity)
 
 
 def _decode_and_check(image_bytes: bytes, scorer: MelanomaScorer) -> tuple[Image.Image | None, PhotoCheck]:
