@@ -8,6 +8,7 @@ query) and swaps the cached scorer only when the version changed. No TensorFlow 
 
 from __future__ import annotations
 
+import io
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,9 @@ from lesion_model.preprocessing import to_model_input
 from lesion_model.quality import WORKING_SIZE, PhotoCheck, QualityIssue, check_photo
 from lesion_model.scorer import Analysis, MelanomaScorer
 
-# The stored overlay's size: the model's own view (224 px); the browser stretches it over the photo.
-HEATMAP_SIZE = (224, 224)
+# The stored overlay's long side. It takes the photo's aspect (the model saw the photo squashed to a square), so
+# the page lays it over the photo in the same box and both fit alike.
+HEATMAP_LONG_SIDE = 320
 
 
 class InferenceError(Exception):
@@ -130,9 +132,17 @@ def predict_melanoma(image_bytes: bytes) -> InferenceResult:
         threshold=threshold,
         model_version=model_version.version,
         model_version_id=model_version.pk,
-        heatmap_png=heatmap_png(analysis.heatmap, HEATMAP_SIZE) if analysis.heatmap is not None else None,
+        heatmap_png=heatmap_png(analysis.heatmap, overlay_size(image_bytes)) if analysis.heatmap is not None else None,
         differential=analysis.differential or [],
     )
+
+
+def overlay_size(image_bytes: bytes) -> tuple[int, int]:
+    """(width, height) of the heatmap overlay: the stored photo's aspect (it is stored upright), long side fixed."""
+    with Image.open(io.BytesIO(image_bytes)) as photo:  # the header only: no pixels decoded
+        width, height = photo.size
+    scale = HEATMAP_LONG_SIDE / max(width, height, 1)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def unfamiliar(analysis: Analysis, scorer: MelanomaScorer) -> bool:

@@ -85,7 +85,7 @@ class MelanomaScorer:
         differential = None
         codes = (self.card.get("differential") or {}).get("codes")
         if "differential" in outputs and codes:
-            differential = top_differential(outputs["differential"], codes)
+            differential = top_differential(outputs["differential"].tolist(), codes)
         heatmap = outputs.get("heatmap")
         return Analysis(
             score=float(np.clip(probability, 0.0, 1.0)),

@@ -31,7 +31,8 @@ class PredictionCreateSerializer(serializers.Serializer):
 
 class DifferentialItemSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="HAM10000 diagnosis code: nv, mel, bkl, bcc, akiec, vasc or df.")
-    label = serializers.CharField()
+    # A field named like Field.label: DRF's metaclass takes declared fields off the class, mypy cannot know.
+    label = serializers.CharField()  # type: ignore[assignment]
     probability = serializers.FloatField(help_text="Calibrated on validation data (see the model card).")
 
 

@@ -114,7 +114,7 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
     # The threshold applies to the raw score; the calibrated probability is for people to read.
     verdict = Prediction.Verdict.for_score(score=score, threshold=threshold)
     heatmap_name = _heatmap_save(result.heatmap_png)
-    previous_heatmap = prediction.heatmap.name
+    previous_heatmap = prediction.heatmap.name or ""
     completed_at = timezone.now()
     updated = Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
         status=Status.DONE,

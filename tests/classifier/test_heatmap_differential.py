@@ -59,7 +59,11 @@ def test_worker_stores_the_heatmap_privately_and_the_differential(
     assert done.heatmap.name.startswith("heatmaps/")
     assert default_storage.exists(done.heatmap.name)
     with default_storage.open(done.heatmap.name, "rb") as stored, Image.open(io.BytesIO(stored.read())) as image:
-        assert image.size == inference.HEATMAP_SIZE
+        # The photo's aspect, so the page lays it over the photo in the same box.
+        with default_storage.open(done.image.name, "rb") as photo_file, Image.open(photo_file) as photo:
+            aspect = photo.width / photo.height
+        assert max(image.size) == inference.HEATMAP_LONG_SIDE
+        assert image.width / image.height == pytest.approx(aspect, rel=0.02)
         assert image.mode == "RGBA"
     assert done.differential == DIFFERENTIAL
     # Deleting the check deletes its heatmap with the photo.
@@ -136,3 +140,28 @@ def test_openapi_schema_has_the_differential_and_the_heatmap(client):
     item = schema["components"]["schemas"]["DifferentialItem"]["properties"]
     assert set(item) == {"code", "label", "probability"}
     assert "/api/predictions/{id}/heatmap/" in schema["paths"]
+
+
+@pytest.mark.django_db
+def test_result_page_has_the_overlay_toggle_and_plain_other_possibilities(explained, alice, client, make_upload):
+    done = _run(alice, make_upload)
+    client.force_login(alice)
+    page = client.get(reverse("classifier:prediction_detail", args=[done.pk])).content.decode()
+    assert 'id="heatmap-toggle"' in page
+    assert reverse("classifier:prediction_heatmap", args=[done.pk]) in page
+    assert "Other things this could be" in page
+    assert "a harmless age spot" in page  # bkl in plain words
+    for clinical in ("Benign keratosis", "bkl", "55"):
+        assert clinical not in page.split("Other things this could be")[1].split("</section>")[0]
+
+
+@pytest.mark.django_db
+def test_admin_and_doctors_report_show_the_differential(explained, alice, make_upload, admin_client):
+    from spots.reports import check_report_pdf, differential_text
+
+    done = _run(alice, make_upload)
+    page = admin_client.get(reverse("admin:classifier_prediction_change", args=[done.pk])).content.decode()
+    assert "Melanocytic nevus (nv) 55 %" in page
+    assert reverse("classifier:prediction_heatmap", args=[done.pk]) in page
+    assert differential_text(done).startswith("Melanocytic nevus (nv) 55%; Melanoma (mel) 25%")
+    assert check_report_pdf(check=done).startswith(b"%PDF")
