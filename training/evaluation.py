@@ -73,7 +73,8 @@ def evaluate_heatmaps(
 
     `heatmap_pointing`: share of images whose hottest point (heatmap brought to the mask's size) lies in the
     lesion; `heatmap_in_lesion`: mean share of the normalised heat inside it; `heatmap_mask_area`: mean share
-    of the frame the lesion covers (what a map spread evenly would score on both).
+    of the frame the lesion covers (what a map spread evenly would score on both); the centre baseline: the
+    share of images whose middle pixel is lesion.
     """
     import numpy as np  # noqa: PLC0415
     from PIL import Image  # noqa: PLC0415
@@ -84,6 +85,7 @@ def evaluate_heatmaps(
     hits: list[bool] = []
     shares: list[float] = []
     areas: list[float] = []
+    centres: list[bool] = []
     for sample in dataset.samples:
         mask_path = mask_for(sample.path, mask_dirs)
         if mask_path is None:
@@ -96,6 +98,7 @@ def evaluate_heatmaps(
         hits.append(pointing_hit(analysis.heatmap, mask))
         shares.append(heat_in_mask(analysis.heatmap, mask))
         areas.append(float(mask.mean()))
+        centres.append(bool(mask[mask.shape[0] // 2, mask.shape[1] // 2]))
     if not hits:
         raise DatasetError(f"No image has a mask named <image>{MASK_SUFFIX} in {', '.join(map(str, mask_dirs))}.")
     return {
@@ -103,4 +106,6 @@ def evaluate_heatmaps(
         "heatmap_pointing": round(float(np.mean(hits)), 4),
         "heatmap_in_lesion": round(float(np.mean(shares)), 4),
         "heatmap_mask_area": round(float(np.mean(areas)), 4),
+        # What "always point at the middle" scores: a dataset of centred lesions makes pointing easy.
+        "heatmap_pointing_centre_baseline": round(float(np.mean(centres)), 4),
     }

@@ -87,3 +87,15 @@ def test_familiarity_distance_and_card_threshold():
     familiarity = Familiarity.from_card({"familiarity": {"threshold": 9.5, "components": 32}})
     assert familiarity == Familiarity(threshold=9.5, components=32)
     assert Familiarity.from_card({}) is None
+
+
+def test_the_frames_rim_is_left_cold():
+    """Zero padding makes the outer cells of the feature maps hot whatever the photo shows: they never win."""
+    heat = _peak(28, 14, 14)
+    heat[0, 0] = 50.0  # a corner hotter than the lesion
+    values = normalise_heatmap(heat)
+    assert values[0, 0] == 0.0
+    assert np.unravel_index(values.argmax(), values.shape) == (14, 14)
+    mask = np.zeros((28, 28), dtype=bool)
+    mask[10:18, 10:18] = True
+    assert pointing_hit(heat, mask)
