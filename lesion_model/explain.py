@@ -144,7 +144,7 @@ def heatmap_png(heat: np.ndarray, size: tuple[int, int] | None = None) -> bytes:
     alpha = 200.0 * np.clip(values * 1.25 - 0.25, 0.0, 1.0)
     rgba = np.stack([red, green, blue, alpha], axis=-1).round().astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG", optimize=True)
+    Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
