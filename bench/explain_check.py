@@ -91,7 +91,6 @@ def familiarity(scorer: MelanomaScorer, limit: int) -> dict[str, Any]:
         }
 
     out: dict[str, Any] = {"threshold": threshold}
-    distances: dict[str, list[float]] = {}
     for name, folder in HELD_OUT.items():
         paths = _images(folder, limit, "test" if name == "isic2017-test" else None)
         if paths:

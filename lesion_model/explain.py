@@ -141,7 +141,7 @@ def heatmap_png(heat: np.ndarray, size: tuple[int, int] | None = None) -> bytes:
     red = np.full(values.shape, 255.0)
     green = 255.0 * np.clip(values * 1.5 - 0.5, 0.0, 1.0)
     blue = np.zeros(values.shape)
-    alpha = 200.0 * np.clip(values * 1.25 - 0.25, 0.0, 1.0)
+    alpha = 200.0 * np.clip(values * 2.0 - 1.0, 0.0, 1.0)  # only the upper half of the range shows
     rgba = np.stack([red, green, blue, alpha], axis=-1).round().astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG", compress_level=1)
