@@ -24,7 +24,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from audit.services import prediction_access_record
 from classifier.model_metrics import format_metric, headline_figure, headline_table, metrics_tables
@@ -54,6 +54,7 @@ MACHINE_OUTPUTS = (
     "verdict",
     "threshold_rounded",
     "quality_issue",
+    "differential_list",
     "model_version",
     "error",
     "inference_time",
@@ -121,6 +122,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
     readonly_fields = (
         "photo",
+        "heatmap_overlay",
         "user",
         "body_site",
         "note",
@@ -130,7 +132,7 @@ class PredictionAdmin(admin.ModelAdmin):
         "reviewed_at",
     )
     fieldsets = (
-        ("Photo", {"fields": ("photo", "user", "body_site", "note")}),
+        ("Photo", {"fields": ("photo", "heatmap_overlay", "user", "body_site", "note")}),
         (
             "Model output",
             {"fields": MACHINE_OUTPUTS},
@@ -160,6 +162,37 @@ class PredictionAdmin(admin.ModelAdmin):
     def photo(self, prediction: Prediction) -> str:
         url = reverse("classifier:prediction_image", args=[prediction.pk])
         return format_html('<a href="{}">{}</a>', url, _thumbnail_tag(prediction, 240))
+
+    @admin.display(description="Where it looked")
+    def heatmap_overlay(self, prediction: Prediction) -> str:
+        """The photo with the model's heatmap over it; a checkbox shows or hides it (CSS only: no inline script)."""
+        if not prediction.heatmap:
+            return "—"
+        return format_html(
+            '<input type="checkbox" id="heatmap-toggle-{pk}" class="heatmap-toggle" checked>'
+            '<label for="heatmap-toggle-{pk}"> show the heatmap</label>'
+            '<div class="heatmap-stack">'
+            '<img src="{photo}" alt="Lesion photo {pk}" width="320">'
+            '<img class="heatmap-overlay" src="{heat}" alt="Heatmap of prediction {pk}" width="320">'
+            "</div>",
+            pk=prediction.pk,
+            photo=reverse("classifier:prediction_image", args=[prediction.pk]),
+            heat=reverse("classifier:prediction_heatmap", args=[prediction.pk]),
+        )
+
+    @admin.display(description="Differential")
+    def differential_list(self, prediction: Prediction) -> str:
+        """The second head's top diagnoses with their calibrated probabilities (a guess, not a diagnosis)."""
+        if not prediction.differential:
+            return "—"
+        return format_html_join(
+            ", ",
+            "{} ({}) {}",
+            (
+                (item.get("label", ""), item.get("code", ""), f"{100 * float(item.get('probability', 0)):.0f} %")
+                for item in prediction.differential
+            ),
+        )
 
     # Short headers (the admin never wraps them) and cells that wrap: the list fits 1280 px.
     @admin.display(description="User", ordering="user__username")

@@ -95,6 +95,8 @@ class Prediction(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions")
     image = models.FileField(upload_to="lesions/", max_length=255)
     thumbnail = models.FileField(upload_to="thumbnails/", max_length=255, blank=True)
+    # Where the model looked (lesion_model/explain.py): an RGBA overlay PNG, private like the photo.
+    heatmap = models.FileField(upload_to="heatmaps/", max_length=255, blank=True)
     body_site = models.CharField(max_length=32, choices=BodySite.choices, default=BodySite.UNKNOWN)
     note = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH)
     # The spot this check follows (spots app). SET_NULL, not CASCADE: deleting a spot goes through
@@ -117,6 +119,8 @@ class Prediction(models.Model):
     # Set only with verdict `retake`: what was wrong with the photo.
     quality_issue = models.CharField(max_length=24, choices=QualityIssue.choices, blank=True, db_index=True)
     threshold = models.FloatField(null=True, blank=True)
+    # Top diagnoses of the model's second head: [{"code", "label", "probability"}], most likely first.
+    differential = models.JSONField(default=list, blank=True)
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="predictions"
     )

@@ -13,4 +13,5 @@ urlpatterns = [
     path("predictions/<int:pk>/delete/", predictions.prediction_delete_view, name="prediction_delete"),
     path("predictions/<int:pk>/image/", images.prediction_image, name="prediction_image"),
     path("predictions/<int:pk>/thumbnail/", images.prediction_thumbnail, name="prediction_thumbnail"),
+    path("predictions/<int:pk>/heatmap/", images.prediction_heatmap, name="prediction_heatmap"),
 ]

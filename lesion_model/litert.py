@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,7 @@ import numpy as np
 # So 2 threads halve a single upload's wait at no cost under load. Override per host.
 NUM_THREADS_ENV = "MELANOMA_INFERENCE_THREADS"
 DEFAULT_NUM_THREADS = 2
+PRIMARY_OUTPUT = "probabilities"
 
 
 class ModelFileError(ValueError):
@@ -66,7 +68,9 @@ class LiteRTModel:
                 f"{self.path}: model input {(1, *self.input_shape)} does not match the expected {(1, *input_shape)}."
             )
         self._input_index = input_detail["index"]
-        self._output_index = self._interpreter.get_output_details()[0]["index"]
+        self.output_indices = _named_outputs(self._interpreter)
+        # A graph with several outputs names them (training.recipes.logistic); "probabilities" is the primary.
+        self._output_index = self.output_indices.get(PRIMARY_OUTPUT, self._interpreter.get_output_details()[0]["index"])
         # One interpreter is not re-entrant; a threaded worker pool must not interleave invoke() calls.
         self._lock = threading.Lock()
 
@@ -78,3 +82,28 @@ class LiteRTModel:
             self._interpreter.invoke()
             # get_tensor returns a view into the interpreter's buffer: copy before the next invoke() reuses it.
             return np.array(self._interpreter.get_tensor(self._output_index)[0], dtype=np.float32)
+
+    def outputs(self, model_input: np.ndarray) -> dict[str, np.ndarray]:
+        """Every named output (batch axis removed) for one input; a single unnamed output is "probabilities"."""
+        batch = np.asarray(model_input, dtype=np.float32)[None]
+        with self._lock:
+            self._interpreter.set_tensor(self._input_index, batch)
+            self._interpreter.invoke()
+            if not self.output_indices:
+                return {PRIMARY_OUTPUT: np.array(self._interpreter.get_tensor(self._output_index)[0], dtype=np.float32)}
+            return {
+                name: np.array(self._interpreter.get_tensor(index)[0], dtype=np.float32)
+                for name, index in self.output_indices.items()
+            }
+
+
+def _named_outputs(interpreter: Any) -> dict[str, int]:
+    """Output name -> tensor index from the serving signature; {} for a graph with one output."""
+    signatures = interpreter.get_signature_list()
+    if len(signatures) != 1:
+        return {}
+    outputs = next(iter(signatures.values())).get("outputs", [])
+    if len(outputs) < 2:
+        return {}
+    details = interpreter.get_signature_runner().get_output_details()
+    return {str(name): int(detail["index"]) for name, detail in details.items()}

@@ -20,7 +20,8 @@ import numpy as np
 
 from lesion_model.calibration import Interpretation, calibration_from_card, interpret, risk_levels_from_card
 from lesion_model.decode import ImageError, ImageSource
-from lesion_model.litert import LiteRTModel, ModelFileError
+from lesion_model.explain import Familiarity, familiarity_distance, top_differential
+from lesion_model.litert import PRIMARY_OUTPUT, LiteRTModel, ModelFileError
 from lesion_model.model_card import TFLITE_FILENAME, ModelCardError, read_model_card
 from lesion_model.preprocessing import Normalisation, preprocess_image
 
@@ -45,6 +46,7 @@ class MelanomaScorer:
             self.melanoma_index = int(self.card.get("melanoma_index", 1))
             self.calibration = calibration_from_card(self.card)
             self.risk_levels = risk_levels_from_card(self.card)
+            self.familiarity = Familiarity.from_card(self.card)
         except (TypeError, ValueError, KeyError) as error:
             raise ModelCardError(f"{self.model_dir}: unusable model card: {error}") from error
         self.version = str(self.card["version"])
@@ -74,6 +76,24 @@ class MelanomaScorer:
             raise ModelCardError(f"{self.model_dir}: the model produced a non-finite score; the export is broken.")
         return float(np.clip(probability, 0.0, 1.0))
 
+    def analyse_array(self, model_input: np.ndarray) -> Analysis:
+        """Score, heatmap, differential and feature distance from one run of the graph (None: not in this model)."""
+        outputs = self._model.outputs(model_input)
+        probability = self._melanoma_probability(outputs[PRIMARY_OUTPUT])
+        if not np.isfinite(probability):
+            raise ModelCardError(f"{self.model_dir}: the model produced a non-finite score; the export is broken.")
+        differential = None
+        codes = (self.card.get("differential") or {}).get("codes")
+        if "differential" in outputs and codes:
+            differential = top_differential(outputs["differential"].tolist(), codes)
+        heatmap = outputs.get("heatmap")
+        return Analysis(
+            score=float(np.clip(probability, 0.0, 1.0)),
+            heatmap=None if heatmap is None else np.asarray(heatmap, dtype=np.float32),
+            differential=differential,
+            distance=familiarity_distance(outputs["familiarity"]) if "familiarity" in outputs else None,
+        )
+
     def _melanoma_probability(self, output: np.ndarray) -> float:
         output = np.asarray(output, dtype=np.float64).reshape(-1)
         if output.size == 1:  # a single sigmoid unit
@@ -90,6 +110,17 @@ class MelanomaScorer:
 
     def preprocess(self, source: ImageSource) -> np.ndarray:
         return preprocess_image(source, size=self.input_size, normalisation=self.normalisation)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    score: float  # raw melanoma score, as score_array returns it
+    heatmap: np.ndarray | None  # (G, G) melanoma logit per position (lesion_model.explain)
+    differential: list[dict[str, Any]] | None  # top diagnoses: code, label, probability
+    distance: float | None  # Mahalanobis distance of the features to the training images
+
+    def unfamiliar(self, familiarity: Familiarity | None) -> bool:
+        return familiarity is not None and self.distance is not None and self.distance > familiarity.threshold
 
 
 @dataclass(frozen=True)

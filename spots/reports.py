@@ -98,6 +98,15 @@ def _result_text(check: Prediction) -> str:
     return f"{label} (model score {percent(check.melanoma_probability)}, threshold {percent(check.threshold)})"
 
 
+def differential_text(check: Prediction) -> str:
+    """The second head's top diagnoses for a clinician: label, code and calibrated probability."""
+    items = [
+        f"{item.get('label', '')} ({item.get('code', '')}) {percent(item.get('probability'), 0)}"
+        for item in check.differential
+    ]
+    return "; ".join(items) + " - a screening model's estimate, not a diagnosis"
+
+
 def _check_block(pdf: FPDF, check: Prediction) -> None:
     if pdf.get_y() > pdf.h - 110:
         pdf.add_page()
@@ -120,6 +129,8 @@ def _check_block(pdf: FPDF, check: Prediction) -> None:
     pdf.set_xy(pdf.l_margin, top)
     _row(pdf, "Result", _result_text(check))
     _row(pdf, "Model version", check.model_version.version if check.model_version else "-")
+    if check.differential:
+        _row(pdf, "Differential (model)", differential_text(check))
     symptoms = ", ".join(check.symptoms) or "none ticked"
     _row(pdf, "Reported changes", symptoms)
     _row(pdf, "Body site", check.get_body_site_display())

@@ -210,6 +210,10 @@ class ModelCard:
     risk_levels: dict[str, Any] | None = None
     # Each candidate of the per-source threshold rule ("pooled" and one per validation source); the lowest won.
     threshold_candidates: dict[str, float] | None = None
+    # The graph's extra outputs (training.explain_heads); None on older cards.
+    heatmap: dict[str, Any] | None = None
+    differential: dict[str, Any] | None = None
+    familiarity: dict[str, Any] | None = None
     intended_use: str = INTENDED_USE
     preprocessing: str = PREPROCESSING
     output: str = OUTPUT
@@ -241,7 +245,7 @@ class ModelCard:
             # Redundant with melanoma_indices, but serving falls back to it and readers know the key.
             melanoma_index=self.melanoma_indices[0],
         )
-        for key in ("calibration", "risk_levels", "threshold_candidates"):
+        for key in ("calibration", "risk_levels", "threshold_candidates", "heatmap", "differential", "familiarity"):
             if card[key] is None:  # older cards have neither key: their round trip stays exact
                 del card[key]
         return card

@@ -52,3 +52,60 @@ def evaluate_model_dir(
         "layouts": dict(dataset.layouts),
         "skipped_images": len(dataset.skipped),
     }
+
+
+MASK_SUFFIX = "_lesion.png"  # PH2: masks/IMD002_lesion.png for jpeg/IMD002.jpg
+
+
+def mask_for(image_path: Path, mask_dirs: list[Path]) -> Path | None:
+    """The expert lesion mask of an image (`<dir>/<stem>_lesion.png`), or None when no folder has one."""
+    for folder in mask_dirs:
+        candidate = folder / f"{image_path.stem}{MASK_SUFFIX}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def evaluate_heatmaps(
+    model_dir: Path, dataset: Dataset, mask_dirs: list[Path], *, num_threads: int | None = None
+) -> dict[str, Any]:
+    """Pointing game and share of heat inside the lesion, over the images that have a mask.
+
+    `heatmap_pointing`: share of images whose hottest point (heatmap brought to the mask's size) lies in the
+    lesion; `heatmap_in_lesion`: mean share of the normalised heat inside it; `heatmap_mask_area`: mean share
+    of the frame the lesion covers (what a map spread evenly would score on both); the centre baseline: the
+    share of images whose middle pixel is lesion.
+    """
+    import numpy as np  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415
+
+    from lesion_model.explain import heat_in_mask, pointing_hit  # noqa: PLC0415
+
+    scorer = MelanomaScorer(Path(model_dir), num_threads=num_threads)
+    hits: list[bool] = []
+    shares: list[float] = []
+    areas: list[float] = []
+    centres: list[bool] = []
+    for sample in dataset.samples:
+        mask_path = mask_for(sample.path, mask_dirs)
+        if mask_path is None:
+            continue
+        analysis = scorer.analyse_array(scorer.preprocess(sample.path))
+        if analysis.heatmap is None:
+            raise ModelCardError(f"{model_dir}: this model has no heatmap output.")
+        with Image.open(mask_path) as mask_image:
+            mask = np.asarray(mask_image.convert("L")) > 127
+        hits.append(pointing_hit(analysis.heatmap, mask))
+        shares.append(heat_in_mask(analysis.heatmap, mask))
+        areas.append(float(mask.mean()))
+        centres.append(bool(mask[mask.shape[0] // 2, mask.shape[1] // 2]))
+    if not hits:
+        raise DatasetError(f"No image has a mask named <image>{MASK_SUFFIX} in {', '.join(map(str, mask_dirs))}.")
+    return {
+        "heatmap_images": len(hits),
+        "heatmap_pointing": round(float(np.mean(hits)), 4),
+        "heatmap_in_lesion": round(float(np.mean(shares)), 4),
+        "heatmap_mask_area": round(float(np.mean(areas)), 4),
+        # What "always point at the middle" scores: a dataset of centred lesions makes pointing easy.
+        "heatmap_pointing_centre_baseline": round(float(np.mean(centres)), 4),
+    }

@@ -44,14 +44,23 @@ def export_tflite(model: Any, model_dir: Path, *, image_size: int) -> Path:
 def verify_tflite(model: Any, tflite_path: Path, inputs: np.ndarray, *, tolerance: float = MAX_ABS_DIFFERENCE) -> float:
     """Largest |Keras - LiteRT| over `inputs` (N x H x W x 3); raises ExportError beyond `tolerance`."""
     litert_model = LiteRTModel(tflite_path, num_threads=1)
-    keras_outputs = np.asarray(model(inputs.astype(np.float32), training=False))
+    raw = model(inputs.astype(np.float32), training=False)
+    # A graph with named outputs (training.explain_heads) is checked output by output.
+    keras_outputs = {name: np.asarray(value) for name, value in raw.items()} if isinstance(raw, dict) else None
     worst = 0.0
-    for keras_output, model_input in zip(keras_outputs, inputs, strict=True):
-        litert_output = litert_model(model_input)
-        if not np.all(np.isfinite(litert_output)):
-            # max() and '>' are both False-y for NaN: without this, a NaN export would pass as a perfect match.
-            raise ExportError("LiteRT output is not finite (NaN/inf): the weights did not make it into the file.")
-        worst = max(worst, float(np.max(np.abs(litert_output - keras_output))))
+    for row, model_input in enumerate(inputs):
+        if keras_outputs is None:
+            pairs = [(litert_model(model_input), np.asarray(raw)[row])]
+        else:
+            litert_outputs = litert_model.outputs(model_input)
+            pairs = [(litert_outputs[name], value[row]) for name, value in keras_outputs.items()]
+        for litert_output, keras_output in pairs:
+            if not np.all(np.isfinite(litert_output)):
+                # max() and '>' are both False-y for NaN: without this, a NaN export would pass as a perfect match.
+                raise ExportError("LiteRT output is not finite (NaN/inf): the weights did not make it into the file.")
+            # Relative to the output's range: heatmap and familiarity values reach tens, probabilities 1.
+            scale = max(1.0, float(np.max(np.abs(keras_output))))
+            worst = max(worst, float(np.max(np.abs(litert_output - keras_output))) / scale)
     if worst > tolerance:
         raise ExportError(f"LiteRT output differs from Keras by {worst:.2e} (> {tolerance:.0e}); export rejected.")
     return worst

@@ -214,6 +214,7 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
         calibration=calibration.to_card(),
         risk_levels=risk_levels.to_card(),
         threshold_candidates=candidates,
+        **{key: fitted.card_extras.get(key) for key in ("heatmap", "differential", "familiarity")},
     )
     # Written now: the external evaluation scores through the serving path, which reads the card from disk.
     card.write(model_dir)

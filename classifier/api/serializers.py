@@ -29,6 +29,13 @@ class PredictionCreateSerializer(serializers.Serializer):
     bleeding = serializers.BooleanField(required=False, default=False)
 
 
+class DifferentialItemSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="HAM10000 diagnosis code: nv, mel, bkl, bcc, akiec, vasc or df.")
+    # A field named like Field.label: DRF's metaclass takes declared fields off the class, mypy cannot know.
+    label = serializers.CharField()  # type: ignore[assignment]
+    probability = serializers.FloatField(help_text="Calibrated on validation data (see the model card).")
+
+
 class PredictionSerializer(serializers.ModelSerializer):
     model_version: "serializers.SlugRelatedField[ModelVersion]" = serializers.SlugRelatedField(
         slug_field="version", read_only=True
@@ -58,6 +65,15 @@ class PredictionSerializer(serializers.ModelSerializer):
         help_text="Set when verdict is `retake`: why the photo was refused (no melanoma probability then). "
         "Empty otherwise.",
     )
+    differential = DifferentialItemSerializer(
+        many=True,
+        read_only=True,
+        help_text="The three most likely diagnoses of the model's second output, most likely first; a "
+        "screening aid's guess, not a diagnosis. Empty on retake or with a model without it.",
+    )
+    heatmap_url = serializers.SerializerMethodField(
+        help_text="PNG overlay of where the model looked (null when there is none)."
+    )
     url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
@@ -75,6 +91,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "verdict",
             "verdict_text",
             "quality_issue",
+            "differential",
             "threshold",
             "model_version",
             "body_site",
@@ -93,6 +110,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "completed_at",
             "image_url",
             "thumbnail_url",
+            "heatmap_url",
         ]
         read_only_fields = fields
 
@@ -114,6 +132,11 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     def get_thumbnail_url(self, prediction: Prediction) -> str:
         return self._absolute(reverse("api:prediction-thumbnail", args=[prediction.pk]))
+
+    def get_heatmap_url(self, prediction: Prediction) -> str | None:
+        if not prediction.heatmap:
+            return None
+        return self._absolute(reverse("api:prediction-heatmap", args=[prediction.pk]))
 
 
 class PredictionCreatedSerializer(PredictionSerializer):

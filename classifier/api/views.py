@@ -270,3 +270,11 @@ class PredictionViewSet(
     def thumbnail(self, request: Request, pk: int) -> FileResponse:
         prediction = self.get_object()
         return private_file_response(prediction.thumbnail or prediction.image)
+
+    @extend_schema(
+        summary="Where the model looked: a PNG overlay (transparent where cold) to lay over the photo",
+        responses={(200, "image/png"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"])
+    def heatmap(self, request: Request, pk: int) -> FileResponse:
+        return private_file_response(self.get_object().heatmap)

@@ -19,7 +19,7 @@ from classifier.models import Prediction
 logger = logging.getLogger(__name__)
 
 # The folders prediction_create writes to (classifier/services/prediction_writes.py); nothing else is touched.
-UPLOAD_FOLDERS = ("lesions", "thumbnails")
+UPLOAD_FOLDERS = ("lesions", "thumbnails", "heatmaps")
 
 
 def media_orphans_delete(*, older_than: timedelta) -> list[str]:
@@ -36,8 +36,10 @@ def media_orphans_delete(*, older_than: timedelta) -> list[str]:
     ]
     if not candidates:
         return []
-    referenced = set(Prediction.objects.values_list("image", flat=True)) | set(
-        Prediction.objects.values_list("thumbnail", flat=True)
+    referenced = (
+        set(Prediction.objects.values_list("image", flat=True))
+        | set(Prediction.objects.values_list("thumbnail", flat=True))
+        | set(Prediction.objects.values_list("heatmap", flat=True))
     )
     deleted = []
     for path in candidates:

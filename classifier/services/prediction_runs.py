@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from datetime import timedelta
 
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.db.models import F, Q
@@ -103,6 +105,7 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
             quality_issue=result.quality_issue,
             model_version_id=result.model_version_id,
             inference_ms=inference_ms,
+            previous_heatmap=prediction.heatmap.name or "",
         )
     score = float(result.score)
     probability = result.melanoma_probability
@@ -120,6 +123,8 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
     # Only a row that is still ours (running) is written: it may have been deleted meanwhile.
     # The threshold applies to the raw score; the calibrated probability is for people to read.
     verdict = Prediction.Verdict.for_score(score=score, threshold=threshold)
+    heatmap_name = _heatmap_save(result.heatmap_png)
+    previous_heatmap = prediction.heatmap.name or ""
     completed_at = timezone.now()
     updated = Prediction.objects.filter(id=prediction_id, status=Status.RUNNING).update(
         status=Status.DONE,
@@ -129,6 +134,8 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
         threshold=threshold,
         verdict=verdict,
         quality_issue="",
+        heatmap=heatmap_name,
+        differential=result.differential,
         model_version_id=result.model_version_id,
         inference_ms=inference_ms,
         completed_at=completed_at,
@@ -136,7 +143,9 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
     )
     if updated != 1:
         logger.info("Prediction %s changed while it ran; result discarded", prediction_id)
+        _heatmap_delete(heatmap_name)
     else:
+        _heatmap_delete(previous_heatmap)  # a re-run replaces the map of the run before
         prediction_events.prediction_finished(
             prediction_id=prediction_id,
             verdict=str(verdict),
@@ -148,8 +157,24 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
     return Prediction.objects.filter(id=prediction_id).first()
 
 
+def _heatmap_save(png: bytes | None) -> str:
+    """Store the overlay privately under a random name (like the photo); "" when the model made none."""
+    if not png:
+        return ""
+    return default_storage.save(f"heatmaps/{uuid.uuid4().hex}.png", ContentFile(png))
+
+
+def _heatmap_delete(name: str) -> None:
+    if not name:
+        return
+    try:
+        default_storage.delete(name)
+    except OSError:
+        logger.exception("Could not delete stored heatmap %s", name)
+
+
 def _prediction_finish_retake(
-    *, prediction_id: int, quality_issue: str, model_version_id: int, inference_ms: float
+    *, prediction_id: int, quality_issue: str, model_version_id: int, inference_ms: float, previous_heatmap: str = ""
 ) -> Prediction | None:
     """The photo check refused the photo: done, with no melanoma verdict, and the reason to retake it."""
     if quality_issue not in Prediction.QualityIssue.values:
@@ -164,6 +189,8 @@ def _prediction_finish_retake(
         melanoma_probability=None,
         risk_level=None,
         threshold=None,
+        heatmap="",
+        differential=[],
         model_version_id=model_version_id,
         inference_ms=inference_ms,
         completed_at=timezone.now(),
@@ -171,6 +198,8 @@ def _prediction_finish_retake(
     )
     if updated != 1:
         logger.info("Prediction %s changed while it ran; result discarded", prediction_id)
+    else:
+        _heatmap_delete(previous_heatmap)  # a re-run that is refused keeps no map of the run before
     return Prediction.objects.filter(id=prediction_id).first()
 
 

@@ -237,7 +237,7 @@ def prediction_mark_reviewed(
 @transaction.atomic
 def prediction_delete(*, prediction: Prediction) -> None:
     """Delete the row and, once that has committed, its photo and thumbnail."""
-    names = [name for name in (prediction.image.name, prediction.thumbnail.name) if name]
+    names = [name for name in (prediction.image.name, prediction.thumbnail.name, prediction.heatmap.name) if name]
     Prediction.objects.filter(pk=prediction.pk).delete()
     _delete_files_after_commit(names)
 
@@ -247,6 +247,6 @@ def predictions_delete_for_user(*, user) -> None:
     """Delete every prediction the user uploaded and, once that has committed, every stored file of theirs.
     (Deleting the user alone would cascade to the rows but leave the photos on disk.)"""
     predictions = Prediction.objects.filter(user=user)
-    names = [name for pair in predictions.values_list("image", "thumbnail") for name in pair if name]
+    names = [name for row in predictions.values_list("image", "thumbnail", "heatmap") for name in row if name]
     predictions.delete()
     _delete_files_after_commit(names)

@@ -4,6 +4,7 @@ from django import template
 
 from classifier.answers import ANSWERS, Answer, answer_for, answer_for_prediction
 from classifier.risk_wording import level_meaning
+from lesion_model.explain import PLAIN_WORDS
 
 register = template.Library()
 
@@ -78,3 +79,17 @@ def camera_figures(prediction):
 
     model_version = prediction.model_version
     return figures_of(model_version.card) if model_version is not None else None
+
+
+@register.simple_tag
+def other_possibilities(prediction) -> list[str]:
+    """The differential in everyday words for the person's own page: no codes, no percentages, no diagnosis.
+
+    Melanoma is left out: the verdict above already speaks to it.
+    """
+    words = [PLAIN_WORDS.get(str(item.get("code")), "") for item in prediction.differential or []]
+    return [
+        phrase
+        for phrase, item in zip(words, prediction.differential or [], strict=True)
+        if phrase and item.get("code") != "mel"
+    ]

@@ -28,13 +28,17 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import VerifiedEmail
 from classifier.models import ModelVersion, Prediction
+from lesion_model.explain import heatmap_png
 from spots.models import Spot
 from spots.services import prediction_move_to_spot, spot_create
 from tests.conftest import make_clinician, media_files
@@ -146,6 +150,7 @@ ACCESS: dict[str, Rule] = {
     "classifier:prediction_status": owner_page(clinician_reads=True),
     "classifier:prediction_image": owner_page(clinician_reads=True),
     "classifier:prediction_thumbnail": owner_page(clinician_reads=True),
+    "classifier:prediction_heatmap": owner_page(clinician_reads=True),
     "classifier:prediction_delete": Rule(
         {
             "get": {OWNER: 200, OTHER: 404, STAFF: 404, CLINICIAN: 404, ANONYMOUS: LOGIN},  # the confirmation page
@@ -199,6 +204,12 @@ ACCESS: dict[str, Rule] = {
         }
     ),
     "api:prediction-thumbnail": api(
+        {
+            "get": {OWNER: 200, OTHER: 404, STAFF: 404, CLINICIAN: 200, ANONYMOUS: 401},
+            "delete": {OWNER: 405, OTHER: 405, STAFF: 405, CLINICIAN: 405, ANONYMOUS: 401},
+        }
+    ),
+    "api:prediction-heatmap": api(
         {
             "get": {OWNER: 200, OTHER: 404, STAFF: 404, CLINICIAN: 200, ANONYMOUS: 401},
             "delete": {OWNER: 405, OTHER: 405, STAFF: 405, CLINICIAN: 405, ANONYMOUS: 401},
@@ -267,6 +278,9 @@ def world(alice, bob, private_media) -> dict:
     # Her result in words comes from her model version's card: make it one that no other page can show.
     levels = {"levels": {done.risk_level: {"melanoma_share": 0.37, "share_of_melanomas": 0.5}}}
     ModelVersion.objects.filter(pk=done.model_version_id).update(card={"risk_levels": levels})
+    # Where the model looked: stored like the photo, so its URLs open for exactly the photo's people.
+    heatmap_name = default_storage.save("heatmaps/matrix.png", ContentFile(heatmap_png(np.eye(8))))
+    Prediction.objects.filter(pk=done.pk).update(heatmap=heatmap_name)
     failed = PredictionFactory(user=alice, failed=True, error=SECRET_ERROR, note=SECRET_NOTE)
     # The finished check is filed under her spot, so the spot's pages, report and API show its result and note.
     spot = spot_create(user=alice, name=SECRET_SPOT, note=SECRET_NOTE, view="back", x=0.5, y=0.3, recheck_months=3)

@@ -236,7 +236,17 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     assert 0.0 <= prediction.score <= 1.0
     assert prediction.risk_level in {"low", "moderate", "high"}
     # The photo is really served (through the private view) and rendered.
-    assert page.locator(".result-photo img").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert page.locator(".result-photo img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    # Issue 12: once loaded with the result, the page offers where the model looked (off until ticked, CSS only)
+    # and, in plain words, what else it could be.
+    page.reload()
+    heatmap = page.get_by_test_id("heatmap")
+    expect(heatmap).to_be_hidden()
+    page.get_by_label("Show where the model looked").check()
+    expect(heatmap).to_be_visible()
+    assert heatmap.evaluate("img => img.complete && img.naturalWidth > 0")
+    expect(page.get_by_test_id("other-possibilities")).to_contain_text("Other things this could be")
+    expect(page.get_by_test_id("other-possibilities")).not_to_contain_text("%")
     _accessible(page, "result")
     shows = {"model_version": prediction.model_version.version, "risk_level": prediction.risk_level}
     _shot(page, "result-desktop.png", docs_name="result-page.png", shows=shows)

@@ -239,7 +239,9 @@ def test_unknown_issue_from_a_newer_runtime_is_stored_as_unfamiliar(alice, make_
 
     def refusing(image_bytes: bytes) -> inference.InferenceResult:
         return inference.InferenceResult(
+            score=None,
             melanoma_probability=None,
+            risk_level="",
             threshold=0.5,
             model_version=active_model.version,
             model_version_id=active_model.pk,

@@ -83,3 +83,17 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
     scorer = MelanomaScorer(result.model_dir)
     probability = scorer.score_file(sorted(data.rglob("*.jpg"))[0])
     assert 0.0 <= probability <= 1.0
+    if head == "logistic":  # issue 12: where it looked, the differential, the distance to the training images
+        assert card["heatmap"]["output"] == "heatmap"
+        assert card["differential"]["codes"] == ["nv", "mel", "bkl", "bcc", "akiec", "vasc", "df"]
+        assert card["familiarity"]["threshold"] > 0
+        analysis = scorer.analyse_array(scorer.preprocess(sorted(data.rglob("*.jpg"))[0]))
+        grid = card["heatmap"]["grid"]
+        assert analysis.heatmap is not None
+        assert analysis.heatmap.shape == (grid, grid)
+        assert np.isfinite(analysis.heatmap).all()
+        assert analysis.score == pytest.approx(probability, abs=1e-6)
+        assert analysis.differential is not None
+        assert len(analysis.differential) == 3
+        assert analysis.distance is not None
+        assert analysis.distance >= 0

@@ -58,6 +58,8 @@ class Fitted:
     # Melanoma scores of other images with the fitted model, as val_scores were computed (cross-source).
     score_samples: Callable[[Sequence[Sample]], np.ndarray]
     history: list[dict[str, float]] = field(default_factory=list)  # per epoch; empty for a closed-form fit
+    # Card sections of the graph's extra outputs ("heatmap", "differential", "familiarity"); empty: none.
+    card_extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from training.datasets import Sample
+from training.explain_heads import explain_heads, heatmap_branch
 from training.features import FEATURE_LAYERS, build_feature_model, export_runner, extract
 from training.linear_head import fit_logistic_head
 from training.model import HEAD_NAME
@@ -54,7 +55,16 @@ def fit(run: FitInputs) -> Fitted:
         train_features.reshape(n_views * count, dim), targets, n_classes=len(run.class_names), c=config.logistic_c,
         sample_weight=weights,
     )  # fmt: skip
-    model = keras.Model(feature_model.input, head.to_dense(HEAD_NAME)(feature_model.output), name="melanoma_mnv2")
+    extras = explain_heads(run, backbone.model, head, train_features, val_features)
+    model = keras.Model(
+        feature_model.input,
+        {
+            "probabilities": head.to_dense(HEAD_NAME)(feature_model.output),
+            "heatmap": heatmap_branch(backbone.model, _melanoma_direction(head, run.melanoma_indices)),
+            **{name: layer(feature_model.output) for name, layer in extras.layers.items()},
+        },
+        name="melanoma_mnv2",
+    )
     notify(progress, "train", 1, 1)
     timings["train_s"] = time.perf_counter() - phase
     layers = ", ".join(f"{name} ({pooling})" for name, pooling in FEATURE_LAYERS)
@@ -86,7 +96,16 @@ def fit(run: FitInputs) -> Fitted:
             "ms_per_image_view": round(1000 * run.memo.get("extract_s", 0.0) / max(1, run.memo.get("extracted", 0)), 2),
         },
         score_samples=score_samples,
+        card_extras=extras.card,
     )
+
+
+def _melanoma_direction(head: Any, melanoma_indices: Sequence[int]) -> np.ndarray:
+    """Feature weights of the melanoma logit against the rest (exact log-odds for the binary head)."""
+    kernel = np.asarray(head.kernel, dtype=np.float64)
+    melanoma = kernel[:, list(melanoma_indices)].mean(axis=1)
+    others = [i for i in range(kernel.shape[1]) if i not in set(melanoma_indices)]
+    return melanoma - kernel[:, others].mean(axis=1)
 
 
 def _feature_runner(run: FitInputs) -> tuple[Any, Any, Any]:

@@ -62,6 +62,17 @@ class Command(ModelCommand):
             metavar="LABEL",
             help="store these figures in the model card's metrics.test[LABEL] (final test sets, scored once)",
         )
+        parser.add_argument(
+            "--masks",
+            nargs="?",
+            const="",
+            metavar="DIR",
+            help="also measure the heatmap against expert lesion masks (<image>_lesion.png; default: each "
+            "data folder's masks/): heatmap_pointing and heatmap_in_lesion",
+        )
+        parser.add_argument(
+            "--record-masks", action="store_true", help="store the --masks figures in the card's heatmap section"
+        )
         parser.add_argument("--seed", type=int, help="split seed (default: the one stored in the model card)")
         parser.add_argument("--val-fraction", type=float, help="validation share (default: from the model card)")
         parser.add_argument("--threshold", type=float, help="override the stored threshold (e.g. to compare)")
@@ -89,6 +100,20 @@ class Command(ModelCommand):
                 )
             except (DatasetError, ModelCardError) as error:
                 raise CommandError(str(error)) from error
+        if options["masks"] is not None:
+            from training.evaluation import evaluate_heatmaps  # noqa: PLC0415
+
+            mask_dirs = (
+                [Path(options["masks"])]
+                if options["masks"]
+                else [Path(root) / "masks" for root in dataset.roots.values()]
+            )
+            try:
+                metrics.update(evaluate_heatmaps(model_dir, dataset, mask_dirs))
+            except (DatasetError, ModelCardError) as error:
+                raise CommandError(str(error)) from error
+            if options["record_masks"]:
+                record_heatmap_metrics(model_dir, metrics, dataset.summary())
         metrics["split"] = options["split"]
         if options["subset"]:
             metrics["subset"] = options["subset"]
@@ -206,4 +231,16 @@ def record_test_metrics(model_dir: Path, label: str, metrics: dict[str, Any]) ->
     values = {key: metrics[key] for key in SourceMetrics.__dataclass_fields__ if key in metrics}
     test = {**typed.metrics.test, label: SourceMetrics.from_dict(values)}
     card["metrics"] = {**card["metrics"], "test": {name: item.to_dict() for name, item in test.items()}}
+    write_model_card(model_dir, card)
+
+
+def record_heatmap_metrics(model_dir: Path, metrics: dict[str, Any], described: str) -> None:
+    """Write the pointing-game figures into the card's heatmap section (documentation only)."""
+    from training.model_card import write_model_card  # noqa: PLC0415
+
+    card = read_model_card(model_dir)
+    if not isinstance(card.get("heatmap"), dict):
+        raise CommandError(f"{model_dir}: this card has no heatmap section to record into.")
+    figures = {key: metrics[key] for key in metrics if key.startswith("heatmap_")}
+    card["heatmap"] = {**card["heatmap"], "measured": {"on": described, **figures}}
     write_model_card(model_dir, card)

@@ -1,0 +1,209 @@
+"""The shipped graph's extra outputs, built on the frozen features the melanoma head already uses.
+
+- `heatmap_branch`: the melanoma logit's per-position share (lesion_model.explain says why it is exact for
+  the average-pooled layers), a 1x1 convolution per layer with the head's weights, summed on one grid.
+- the differential: a second logistic head on the same features, seven diagnoses, then calibrated on
+  validation (a temperature and a bias per class, folded into the Dense layer). The melanoma head is fitted
+  before and apart from it, so the melanoma output is the same with or without it.
+- familiarity: the features whitened on the training images' first principal components; the card's
+  threshold is the 99.5th percentile of the validation images' distances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lesion_model.explain import DIAGNOSES, diagnosis_code
+from training.features import FEATURE_LAYERS
+from training.linear_head import LinearHead, fit_logistic_head
+
+FAMILIARITY_COMPONENTS = 32
+FAMILIARITY_PERCENTILE = 99.5
+# The threshold sits this far beyond the validation percentile: at the percentile itself 4-8 % of lesions from
+# sources never trained on (isic-sample, ISIC 2017 test) were refused, at 1.25x none of 200 (README).
+FAMILIARITY_MARGIN = 1.25
+DIFFERENTIAL_C = 0.002
+
+
+@dataclass(frozen=True)
+class ExtraHeads:
+    layers: dict[str, Any]  # output name -> Keras layer to call on the pooled features
+    card: dict[str, Any]
+
+
+def heatmap_branch(backbone_model: Any, direction: np.ndarray) -> Any:
+    """Keras tensor (grid, grid): sum over average-pooled layers of their maps weighted by `direction`.
+
+    The grid is the finest average-pooled layer's (28 at 224 px).
+    """
+    import keras  # noqa: PLC0415
+
+    grid = max(
+        int(backbone_model.get_layer(name).output.shape[1]) for name, pooling in FEATURE_LAYERS if pooling == "avg"
+    )
+    parts = []
+    offset = 0
+    for layer_name, pooling in FEATURE_LAYERS:
+        output = backbone_model.get_layer(layer_name).output
+        channels = int(output.shape[-1])
+        weights = direction[offset : offset + channels]
+        offset += channels
+        if pooling != "avg":  # a max-pooled feature has no spread over the image: left out (module docstring)
+            continue
+        conv = keras.layers.Conv2D(1, 1, use_bias=False, name=f"heat_{layer_name}")
+        conv.build(output.shape)
+        conv.set_weights([weights.reshape(1, 1, channels, 1).astype(np.float32)])
+        heat = conv(output)
+        side = int(output.shape[1])
+        if side != grid:
+            heat = keras.layers.UpSampling2D(grid // side, interpolation="nearest", name=f"heat_up_{layer_name}")(heat)
+        parts.append(heat)
+    if offset != direction.size:
+        raise ValueError(f"The head has {direction.size} weights; the feature layers hold {offset}.")
+    summed = parts[0] if len(parts) == 1 else keras.layers.Add(name="heat_sum")(parts)
+    return keras.layers.Reshape((grid, grid), name="heatmap")(summed)
+
+
+def explain_heads(
+    run: Any, backbone_model: Any, head: LinearHead, train_features: np.ndarray, val_features: np.ndarray
+) -> ExtraHeads:
+    """The differential and familiarity layers with their card sections (run: training.recipes.base.FitInputs)."""
+    layers: dict[str, Any] = {}
+    card: dict[str, Any] = {
+        "heatmap": {
+            "output": "heatmap",
+            "grid": max(int(backbone_model.get_layer(n).output.shape[1]) for n, p in FEATURE_LAYERS if p == "avg"),
+            "layers": [name for name, pooling in FEATURE_LAYERS if pooling == "avg"],
+            "method": (
+                "class activation map of the melanoma logit (against the rest): per position, the head's weights "
+                "times each average-pooled layer's map, nearest-upsampled to the grid and summed; its mean is "
+                "exactly those layers' share of the logit. Max-pooled features and the bias are left out."
+            ),
+        }
+    }
+    differential = _differential(run, train_features, val_features, head)
+    if differential is not None:
+        layers["differential"], card["differential"] = differential
+    layers["familiarity"], card["familiarity"] = _familiarity(train_features, val_features)
+    return ExtraHeads(layers=layers, card=card)
+
+
+def _differential(
+    run: Any, train_features: np.ndarray, val_features: np.ndarray, melanoma_head: LinearHead
+) -> tuple[Any, dict[str, Any]] | None:
+    codes = list(DIAGNOSES)
+    train_codes = [diagnosis_code(sample.dx) for sample in run.train_samples]
+    val_codes = [diagnosis_code(sample.dx) for sample in run.val_samples]
+    known = np.array([code is not None for code in train_codes])
+    if known.sum() < 10 or len({code for code in train_codes if code}) < 2:
+        return None
+    n_views = train_features.shape[0]
+    targets = np.array([codes.index(code) if code else -1 for code in train_codes])
+    x = train_features[:, known].reshape(-1, train_features.shape[-1])
+    y = np.tile(targets[known], n_views)
+    raw = fit_logistic_head(x, y, n_classes=len(codes), c=DIFFERENTIAL_C)
+    val_known = np.array([code is not None for code in val_codes])
+    val_targets = np.array([codes.index(code) if code else -1 for code in val_codes])
+    logits = val_features[val_known].astype(np.float64) @ raw.kernel + raw.bias
+    temperature, shift = _calibrate(logits, val_targets[val_known], len(codes))
+    calibrated = LinearHead(kernel=raw.kernel / temperature, bias=raw.bias / temperature + shift)
+    probabilities = calibrated.probabilities(val_features[val_known])
+    predicted = probabilities.argmax(axis=1)
+    truth = val_targets[val_known]
+    recall = {
+        code: round(float((predicted[truth == i] == i).mean()), 3) for i, code in enumerate(codes) if (truth == i).any()
+    }
+    labels = run.val_labels
+    melanoma_auc = float(
+        roc_auc(labels, melanoma_head.probabilities(val_features)[:, run.melanoma_indices].sum(axis=1))
+    )
+    all_mel = calibrated.probabilities(val_features)[:, codes.index("mel")]
+    section = {
+        "output": "differential",
+        "codes": codes,
+        "labels": [DIAGNOSES[code] for code in codes],
+        "logistic_c": DIFFERENTIAL_C,
+        "class_weight": "balanced",
+        "training_images": int(known.sum()),
+        "calibration": {
+            "method": "temperature and a bias per class, fitted by log-loss on the validation split",
+            "temperature": round(temperature, 4),
+            "bias": [round(float(value), 4) for value in shift],
+        },
+        "validation": {
+            "images": int(val_known.sum()),
+            "balanced_accuracy": round(float(np.mean(list(recall.values()))), 3),
+            "recall": recall,
+            "log_loss": round(
+                float(-np.mean(np.log(np.clip(probabilities[np.arange(truth.size), truth], 1e-12, 1)))), 4
+            ),
+            "melanoma_auc_of_differential": round(float(roc_auc(labels, all_mel)), 4),
+            "melanoma_auc_of_melanoma_output": round(melanoma_auc, 4),
+        },
+        "note": (
+            "A separate head fitted after the melanoma head on the same frozen features: the melanoma output is "
+            "unchanged by it (same weights with or without)."
+        ),
+    }
+    return calibrated.to_dense("differential"), section
+
+
+def _calibrate(logits: np.ndarray, targets: np.ndarray, n_classes: int) -> tuple[float, np.ndarray]:
+    """Temperature T and per-class bias b minimising the log-loss of softmax(logits / T + b)."""
+    from scipy.optimize import minimize  # noqa: PLC0415
+
+    present = targets >= 0
+
+    def loss(params: np.ndarray) -> float:
+        z = logits[present] / np.exp(params[0]) + params[1:]
+        z = z - z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        # A small ridge keeps the bias of a class absent from validation at zero.
+        return float(-log_p[np.arange(z.shape[0]), targets[present]].mean() + 1e-3 * np.sum(params[1:] ** 2))
+
+    result = minimize(loss, np.zeros(n_classes + 1), method="L-BFGS-B")
+    return float(np.exp(result.x[0])), np.asarray(result.x[1:], dtype=np.float64)
+
+
+def _familiarity(train_features: np.ndarray, val_features: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    import keras  # noqa: PLC0415
+
+    x = train_features[0].astype(np.float64)  # the images as served (identity view)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-6
+    standard = (x - mean) / scale
+    _, singular, components = np.linalg.svd(standard, full_matrices=False)
+    k = min(FAMILIARITY_COMPONENTS, components.shape[0])
+    spread = singular[:k] / np.sqrt(max(1, x.shape[0] - 1))
+    kernel = (components[:k].T / scale[:, None]) / spread[None, :]
+    bias = -(mean @ kernel)
+    distances = np.sqrt(np.sum(np.square(val_features.astype(np.float64) @ kernel + bias), axis=1))
+    percentile = float(np.percentile(distances, FAMILIARITY_PERCENTILE))
+    threshold = FAMILIARITY_MARGIN * percentile
+    layer = keras.layers.Dense(k, name="familiarity")
+    layer.build((None, x.shape[1]))
+    layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    return layer, {
+        "output": "familiarity",
+        "method": (
+            f"Mahalanobis distance of the pooled features on the training images' first {k} principal "
+            "components (standardised features); unfamiliar above the threshold"
+        ),
+        "components": k,
+        "threshold": round(threshold, 3),
+        "threshold_rule": (
+            f"{FAMILIARITY_MARGIN} x the {FAMILIARITY_PERCENTILE}th percentile of the validation images' distances"
+        ),
+        "validation_percentile": round(percentile, 3),
+        "validation_median": round(float(np.median(distances)), 3),
+    }
+
+
+def roc_auc(labels: Sequence[int] | np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+
+    return float(roc_auc_score(np.asarray(labels), scores))
