@@ -20,6 +20,7 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
+from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -528,7 +529,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         extra_context = {**(extra_context or {}), "comparison_url": reverse("admin:classifier_modelversion_comparison")}
         return super().changelist_view(request, extra_context=extra_context)
 
-    def figure_view(self, request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    def figure_view(self, request: HttpRequest, pk: int, name: str) -> HttpResponseBase:
         """A figure from the model folder, for staff only (model folders are not public static files)."""
         if request.method not in {"GET", "HEAD"}:
             return HttpResponseNotAllowed(["GET", "HEAD"])

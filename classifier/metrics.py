@@ -20,6 +20,7 @@ import hmac
 import ipaddress
 import logging
 import os
+from typing import Protocol, cast
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
@@ -99,6 +100,13 @@ class StateCollector:
         yield model
 
 
+class _DeclaringChannel(Protocol):
+    """What every kombu transport's channel (py-amqp's and the virtual ones, Redis included) answers; kombu-stubs
+    type `default_channel` as the abstract StdChannel, which does not declare queue_declare."""
+
+    def queue_declare(self, queue: str, passive: bool = ...) -> tuple[str, int, int]: ...
+
+
 def _queue_depth(broker_url: str, queue: str) -> int | None:
     """Messages ready in `queue` (a passive declare: nothing is created); None when the broker is down."""
     from kombu import Connection  # noqa: PLC0415
@@ -108,7 +116,8 @@ def _queue_depth(broker_url: str, queue: str) -> int | None:
         with Connection(broker_url, connect_timeout=1) as connection:
             connection.ensure_connection(max_retries=0, timeout=1)
             try:
-                _, count, _ = connection.default_channel.queue_declare(queue=queue, passive=True)
+                channel = cast(_DeclaringChannel, connection.default_channel)
+                _, count, _ = channel.queue_declare(queue=queue, passive=True)
             except ChannelError:
                 # Redis keeps no empty lists: no key is an empty queue. RabbitMQ: nobody declared it yet.
                 return 0 if connection.transport.driver_type == "redis" else None

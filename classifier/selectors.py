@@ -110,13 +110,16 @@ def model_versions_reviewed_performance() -> list[ReviewedPerformance]:
     }
     results = []
     for model_version in ModelVersion.objects.order_by("-created_at"):
-        row = counts.get(model_version.pk, {})
+        row = counts.get(model_version.pk)
+        if row is None:  # no reviewed check for this version yet
+            results.append(ReviewedPerformance(model_version, 0, Proportion(0, 0), Proportion(0, 0)))
+            continue
         results.append(
             ReviewedPerformance(
                 model_version=model_version,
-                reviewed=row.get("reviewed", 0),
-                sensitivity=Proportion(row.get("caught", 0), row.get("melanomas", 0)),
-                specificity=Proportion(row.get("cleared", 0), row.get("others", 0)),
+                reviewed=row["reviewed"],
+                sensitivity=Proportion(row["caught"], row["melanomas"]),
+                specificity=Proportion(row["cleared"], row["others"]),
             )
         )
     return results

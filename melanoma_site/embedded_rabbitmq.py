@@ -41,7 +41,8 @@ def amqp_is_reachable(url: str, timeout_s: float = 1.0) -> bool:
 
     connection = Connection(url, connect_timeout=timeout_s)
     try:
-        connection.ensure_connection(max_retries=0, timeout=timeout_s)
+        # kombu-stubs say int, but kombu only adds it to time(): a float is what it works with.
+        connection.ensure_connection(max_retries=0, timeout=timeout_s)  # type: ignore[arg-type]
         return True
     except Exception:  # noqa: BLE001
         return False

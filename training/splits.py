@@ -55,8 +55,11 @@ VALIDATION_PART = "valid"
 
 
 class _Sourced(_Labelled, Protocol):
-    source: str
-    part: str | None
+    # Read-only like _Labelled's members: a frozen dataclass has no settable attributes.
+    @property
+    def source(self) -> str: ...
+    @property
+    def part(self) -> str | None: ...
 
 
 SourcedT = TypeVar("SourcedT", bound=_Sourced)
