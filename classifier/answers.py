@@ -68,6 +68,12 @@ def answer_for_prediction(prediction: Any) -> Answer | None:
     return answer_for(getattr(prediction, "verdict", None), getattr(prediction, "risk_level", None))
 
 
+# A photo the check refused has no melanoma answer; the API still words its verdict (as Prediction.Verdict does).
+RETAKE_TEXT = "Retake the photo"
+
+
 def verdict_text(verdict: str | None, risk_level: str | None = None) -> str:
+    if verdict == "retake":
+        return RETAKE_TEXT
     answer = answer_for(verdict, risk_level)
     return answer.title if answer else ""

@@ -42,6 +42,13 @@ MIN_CONTENT_STDDEV = 2.0
 # accepted upload under ~300 MB (tests/classifier/test_decode_memory.py measures it).
 MAX_PIXELS_BY_FORMAT = {"WEBP": 16_000_000, "HEIF": 36_000_000}
 FORMAT_NAMES = {"WEBP": "WebP", "HEIF": "HEIC"}
+# A progressive JPEG (or one whose first scan holds only some of its channels) is decoded through a whole-image
+# buffer of DCT coefficients, 2 bytes a pixel per channel at that channel's resolution, even when libjpeg then
+# decodes at 1/8 scale: a 10 KB progressive CMYK file declaring 8000x8000 made libjpeg touch 512 MB (atheris
+# found the out-of-memory). 64 megapixels in 4:2:0, what cameras write, need 183 MiB.
+MAX_JPEG_COEFFICIENT_BYTES = 200 * 1024 * 1024
+_JPEG_BLOCK_BYTES = 64 * 2  # one 8x8 block of 16-bit coefficients
+_JPEG_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
 
 # q85 with 4:2:0 chroma: ~30% smaller and ~3 ms faster to encode than q90 on a 1536 px photo, and its error against
 # the decoded pixels is within 0.2 grey levels of q90's (bench/upload_path.py; README "Speed").
@@ -202,6 +209,69 @@ def _read_checked_bytes(upload: IO[bytes] | bytes) -> bytes:
     return data
 
 
+def _jpeg_first_scan_channels(data: bytes) -> int | None:
+    """How many channels the first scan (SOS) of a JPEG interleaves; None when the markers cannot be walked."""
+    position = 2  # after SOI
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in _JPEG_STANDALONE_MARKERS:
+            position += 2
+            continue
+        if marker == 0xDA:
+            return data[position + 4] if position + 4 < len(data) else None
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    return None
+
+
+def _jpeg_coefficient_bytes(image: Image.Image, data: bytes) -> int:
+    """Bytes of the whole-image coefficient buffer libjpeg allocates (and zeroes) to decode this JPEG; 0 when it
+    decodes one interleaved scan row by row. Counted as libjpeg does: per channel, blocks at the channel's
+    sampling, padded to whole MCUs."""
+    layers = getattr(image, "layer", None) or []  # (id, horizontal sampling, vertical sampling, table)
+    if not layers:
+        return 0
+    progressive = bool(image.info.get("progressive") or image.info.get("progression"))
+    scan_channels = _jpeg_first_scan_channels(data)
+    if not progressive and scan_channels is not None and scan_channels >= len(layers):
+        return 0
+    width, height = image.size
+    max_h = max(max(1, layer[1]) for layer in layers)
+    max_v = max(max(1, layer[2]) for layer in layers)
+    total = 0
+    for _, h_sampling, v_sampling, _ in layers:
+        h, v = max(1, h_sampling), max(1, v_sampling)
+        blocks_wide = _ceil_div(_ceil_div(width * h, max_h), 8)
+        blocks_high = _ceil_div(_ceil_div(height * v, max_v), 8)
+        total += _ceil_div(blocks_wide, h) * h * _ceil_div(blocks_high, v) * v * _JPEG_BLOCK_BYTES
+    return total
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)
+
+
+def _check_jpeg_buffer(image: Image.Image, data: bytes, source_format: str) -> None:
+    """Refuse, from the header, a JPEG whose coefficient buffer alone would cost more than the decode budget."""
+    if source_format not in {"JPEG", "MPO"}:
+        return
+    needed = _jpeg_coefficient_bytes(image, data)
+    if needed <= MAX_JPEG_COEFFICIENT_BYTES:
+        return
+    width, height = image.size
+    max_pixels = int(width * height * MAX_JPEG_COEFFICIENT_BYTES / needed)
+    raise ImageRejected(
+        f"The image is too big ({width}x{height} pixels) for a progressive JPEG of its kind: the limit is "
+        f"{max_pixels / 1e6:.0f} megapixels. Please upload a smaller photo, or save it as a standard "
+        "(baseline) JPEG.",
+        status_code=413,
+    )
+
+
 def _accepted_format(image: Image.Image) -> str:
     source_format = (image.format or "").upper()
     if source_format == "GIF":
@@ -246,6 +316,7 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
             status_code=413,
         )
     _check_shape(source_width, source_height, stored_max_side)
+    _check_jpeg_buffer(image, data, source_format)
 
     try:
         # A JPEG decodes straight at 1/2, 1/4 or 1/8 scale when the stored copy is that much smaller. Upright and

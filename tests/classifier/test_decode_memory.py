@@ -159,3 +159,54 @@ def test_formats_decoded_whole_have_a_lower_pixel_limit(source_format, fmt, monk
     assert caught.value.status_code == 413
     assert "160x120 pixels" in caught.value.message
     assert f"limit for {images.FORMAT_NAMES[source_format]} images" in caught.value.message
+
+
+def _with_declared_size(jpeg: bytes, width: int, height: int) -> bytes:
+    """The JPEG with its frame header (SOF) declaring width x height: a few KB that libjpeg sizes its buffers by."""
+    data = bytearray(jpeg)
+    position = 2
+    while data[position + 1] not in (0xC0, 0xC1, 0xC2):
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    data[position + 5 : position + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def small_jpeg(mode: str, *, progressive: bool, subsampling: int) -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(
+        buffer, format="JPEG", progressive=progressive, subsampling=subsampling, quality=90
+    )
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("mode", "progressive", "subsampling", "refused"),
+    [
+        # 4 channels at full resolution, 2 bytes a pixel each: 512 MB before the fix.
+        pytest.param("CMYK", True, 0, True, id="progressive-cmyk-8000x8000"),
+        pytest.param("RGB", True, 0, True, id="progressive-4:4:4-8000x8000"),
+        # What cameras write: 183 MiB of coefficients at the pixel limit, accepted.
+        pytest.param("RGB", True, 2, False, id="progressive-4:2:0-8000x8000"),
+        pytest.param("CMYK", False, 0, False, id="baseline-cmyk-8000x8000"),
+    ],
+)
+def test_a_jpeg_header_cannot_make_libjpeg_allocate_past_the_budget(mode, progressive, subsampling, refused, tmp_path):
+    """A progressive JPEG is decoded through a whole-image coefficient buffer whatever the reduced scale; a few-KB
+    file declaring 64 megapixels in 4 full-resolution channels is refused from its header (413)."""
+    path = tmp_path / "upload.jpg"
+    jpeg = small_jpeg(mode, progressive=progressive, subsampling=subsampling)
+    path.write_bytes(_with_declared_size(jpeg, SIDE, SIDE))
+    measured = _peak(path)
+    assert measured["extra_mb"] < PEAK_LIMIT_MB, measured
+    assert measured["outcome"].startswith("rejected 413") == refused, measured
+    if refused:
+        assert "progressive JPEG" in measured["outcome"]
+
+
+def test_the_first_scan_is_read_from_the_markers():
+    baseline = small_jpeg("RGB", progressive=False, subsampling=2)
+    assert images._jpeg_first_scan_channels(baseline) == 3
+    assert images._jpeg_first_scan_channels(b"\xff\xd8garbage") is None
+    opened = Image.open(io.BytesIO(baseline))
+    assert images._jpeg_coefficient_bytes(opened, baseline) == 0  # one interleaved scan: decoded row by row

@@ -10,16 +10,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from PIL import Image, ImageFilter
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from bench.photo_check import scene
 from bench.synthetic import lesion_pixels
 from classifier.models import ModelVersion, Prediction
 from classifier.photo_advice import ADVICE
 from classifier.services.prediction_writes import prediction_create
 from lesion_model.quality import QualityIssue
 from tests.conftest import wait_for_status
-from tests.factories import ModelVersionFactory
+from tests.factories import ModelVersionFactory, api_token_for
 
 FINISHED = set(Prediction.FINISHED_STATUSES)
 
@@ -33,6 +33,12 @@ def _jpeg(image: Image.Image) -> SimpleUploadedFile:
 def _blurry_lesion() -> Image.Image:
     """A 1280 x 960 lesion photo out of focus: sigma 4 px at the check's 224 px is about 23 px here."""
     return Image.fromarray(lesion_pixels(1280, 960, 3)).filter(ImageFilter.GaussianBlur(23))
+
+
+def _landscape() -> Image.Image:
+    """A real-looking non-skin scene (sky, hills): it passes the upload check (not one flat colour; a solid
+    picture is refused there with 400), and the worker's photo check refuses it as not a lesion."""
+    return scene("landscape", 1).resize((800, 600), Image.Resampling.BICUBIC)
 
 
 def _retake(prediction: Prediction, issue: str) -> Prediction:
@@ -61,7 +67,7 @@ def test_quality_issues_mirror_the_runtime_check():
 @pytest.mark.parametrize(
     ("make_image", "issue"),
     [
-        pytest.param(lambda: Image.new("RGB", (800, 600), (200, 160, 140)), "not_a_lesion", id="solid"),
+        pytest.param(_landscape, "not_a_lesion", id="landscape"),
         pytest.param(_blurry_lesion, "blurry", id="blurry"),
     ],
 )
@@ -189,8 +195,7 @@ def test_camera_note_shows_the_model_cards_figures_when_it_has_them(client, alic
 def test_api_reports_retake_and_the_quality_issue(alice, make_prediction):
     prediction = _retake(make_prediction(user=alice, status="done"), "too_small")
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=alice)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_for(alice)}")
 
     body = client.get(f"/api/predictions/{prediction.pk}/").json()
     assert body["verdict"] == "retake"

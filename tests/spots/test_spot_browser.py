@@ -131,11 +131,14 @@ def test_follow_a_spot_over_time(live_server, no_public_media, transactional_db,
     expect(page.get_by_test_id("change-flag")).to_be_visible()
     expect(page.get_by_test_id("timeline-item")).to_have_count(2)
     expect(page.get_by_test_id("marker-back")).to_be_visible()
+    # The page already compares the two newest checks, so "Compare" reloads it with ?a=..&b=..: wait for that
+    # page, then for each photo to load (private, no-store: fetched again on every load), or its error.
     page.get_by_role("button", name="Compare").click()
+    expect(page).to_have_url(re.compile(rf"/spots/{spot.pk}/\?a={older.pk}&b={newer.pk}$"))
     pair = page.get_by_test_id("compare").locator("img")
     expect(pair).to_have_count(2)
     for index in range(2):
-        assert pair.nth(index).evaluate("img => img.complete && img.naturalWidth > 0")
+        assert pair.nth(index).evaluate("img => img.decode().then(() => img.naturalWidth > 0, () => false)")
     _shot(page, "spot-desktop.png", docs_name="spot-page.png", shows=MADE_BY)
 
     with page.expect_download() as download_info:
