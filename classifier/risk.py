@@ -21,13 +21,14 @@ class NextSteps:
 _SEE_SOMEONE = "classifier/next_steps/see_someone.html"
 _LOW = "classifier/next_steps/low.html"
 
-# Keyed by the stored verdict (or, later, risk level).
+# Keyed by the risk level (or, for a check from before risk levels, its verdict). The short label names the
+# level the way the result page does ("<Level> risk level", classifier/answers.py).
 NEXT_STEPS: dict[str, NextSteps] = {
-    "refer": NextSteps(_SEE_SOMEONE, "the next few weeks", "See a doctor"),
-    "high": NextSteps(_SEE_SOMEONE, "the next two weeks", "See a doctor soon"),
-    "moderate": NextSteps(_SEE_SOMEONE, "the next few weeks", "See a doctor"),
-    "low_risk": NextSteps(_LOW, "", "Low risk"),
-    "low": NextSteps(_LOW, "", "Low risk"),
+    "refer": NextSteps(_SEE_SOMEONE, "the next few weeks", "Moderate risk level"),
+    "high": NextSteps(_SEE_SOMEONE, "the next two weeks", "High risk level"),
+    "moderate": NextSteps(_SEE_SOMEONE, "the next few weeks", "Moderate risk level"),
+    "low_risk": NextSteps(_LOW, "", "Low risk level"),
+    "low": NextSteps(_LOW, "", "Low risk level"),
 }
 
 # Higher is more worrying; the spot page flags a check whose rank is above the one before it.
