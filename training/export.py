@@ -41,26 +41,38 @@ def export_tflite(model: Any, model_dir: Path, *, image_size: int) -> Path:
     return target
 
 
+# Outputs that explain or screen a photo rather than score it (training.explain_heads), and their bound.
+EXPLANATION_OUTPUTS = frozenset({"heatmap", "familiarity"})
+EXPLANATION_TOLERANCE = 1e-2
+
+
 def verify_tflite(model: Any, tflite_path: Path, inputs: np.ndarray, *, tolerance: float = MAX_ABS_DIFFERENCE) -> float:
     """Largest |Keras - LiteRT| over `inputs` (N x H x W x 3); raises ExportError beyond `tolerance`."""
     litert_model = LiteRTModel(tflite_path, num_threads=1)
     raw = model(inputs.astype(np.float32), training=False)
     # A graph with named outputs (training.explain_heads) is checked output by output.
     keras_outputs = {name: np.asarray(value) for name, value in raw.items()} if isinstance(raw, dict) else None
-    worst = 0.0
+    worst = 0.0  # over the outputs the verdict rests on; explanation outputs are held to their own bound
     for row, model_input in enumerate(inputs):
         if keras_outputs is None:
-            pairs = [(litert_model(model_input), np.asarray(raw)[row])]
+            pairs = [("probabilities", litert_model(model_input), np.asarray(raw)[row])]
         else:
             litert_outputs = litert_model.outputs(model_input)
-            pairs = [(litert_outputs[name], value[row]) for name, value in keras_outputs.items()]
-        for litert_output, keras_output in pairs:
+            pairs = [(name, litert_outputs[name], value[row]) for name, value in keras_outputs.items()]
+        for name, litert_output, keras_output in pairs:
             if not np.all(np.isfinite(litert_output)):
                 # max() and '>' are both False-y for NaN: without this, a NaN export would pass as a perfect match.
                 raise ExportError("LiteRT output is not finite (NaN/inf): the weights did not make it into the file.")
             # Relative to the output's range: heatmap and familiarity values reach tens, probabilities 1.
             scale = max(1.0, float(np.max(np.abs(keras_output))))
-            worst = max(worst, float(np.max(np.abs(litert_output - keras_output))) / scale)
-    if worst > tolerance:
-        raise ExportError(f"LiteRT output differs from Keras by {worst:.2e} (> {tolerance:.0e}); export rejected.")
+            difference = float(np.max(np.abs(litert_output - keras_output))) / scale
+            # The heatmap and the feature distance only explain and screen; float32 sums over thousands of
+            # features (a whitened distance amplifies them) differ more than the probabilities do, harmlessly.
+            bound = EXPLANATION_TOLERANCE if name in EXPLANATION_OUTPUTS else tolerance
+            if difference > bound:
+                raise ExportError(
+                    f"LiteRT output {name!r} differs from Keras by {difference:.2e} (> {bound:.0e}); export rejected."
+                )
+            if name not in EXPLANATION_OUTPUTS:
+                worst = max(worst, difference)
     return worst
