@@ -12,7 +12,7 @@ from classifier.inference import clear_cache
 from classifier.models import Prediction
 from classifier.services.model_artifacts import VERIFIED_MARKER
 from classifier.services.model_versions import model_version_register
-from classifier.services.prediction_runs import prediction_run
+from classifier.services.prediction_runs import MODEL_UNAVAILABLE_REASON, prediction_run
 from classifier.services.prediction_writes import prediction_create
 
 pytestmark = pytest.mark.django_db
@@ -55,18 +55,23 @@ def test_worker_downloads_once_verifies_and_predicts(stored_model, settings, ali
     assert {path.name: path.stat().st_mtime_ns for path in cached.iterdir()} == before
 
 
-def test_tampered_object_is_refused_with_a_reason(stored_model, s3_storage, settings, alice, make_upload):
+def test_tampered_object_is_refused_with_a_reason(stored_model, s3_storage, settings, alice, make_upload, caplog):
     key = f"{stored_model.artifact['prefix']}/model.tflite"
     s3_storage.server.client().put_object(Bucket=s3_storage.name, Key=key, Body=b"not the model we registered")
     failed = prediction_run(prediction_id=prediction_create(user=alice, upload=make_upload()).pk)
     assert failed.status == Prediction.Status.FAILED
-    assert "SHA-256" in failed.error
-    assert stored_model.version in failed.error
+    assert failed.error == MODEL_UNAVAILABLE_REASON  # the person reads a plain reason...
+    assert "SHA-256" in caplog.text  # ...the operator's log says what is wrong
+    assert stored_model.version in caplog.text
     assert not (settings.MELANOMA_MODEL_CACHE_DIR / stored_model.artifact["sha256"]).exists()
 
 
-def test_healthz_checks_the_stored_model(stored_model, s3_storage, client):
-    assert client.get("/healthz").json()["checks"]["model"] == {
+def test_healthz_checks_the_stored_model(stored_model, s3_storage, client, settings):
+    settings.MELANOMA_HEALTHZ_TOKEN = "probe-token"  # the details are for a probe with the token (or staff)
+    probe = {"HTTP_AUTHORIZATION": "Bearer probe-token"}
+    body = client.get("/healthz", **probe).json()
+    assert body["checks"]["model"] == "ok"
+    assert body["details"]["model"] == {
         "ok": True,
         "version": stored_model.version,
         "threshold": stored_model.threshold,
@@ -75,6 +80,6 @@ def test_healthz_checks_the_stored_model(stored_model, s3_storage, client):
     s3_storage.server.client().delete_object(
         Bucket=s3_storage.name, Key=f"{stored_model.artifact['prefix']}/model.tflite"
     )
-    model = client.get("/healthz").json()["checks"]["model"]
-    assert model["ok"] is False
-    assert "missing" in model["error"]
+    body = client.get("/healthz", **probe).json()
+    assert body["checks"]["model"] == "unavailable"
+    assert "missing" in body["details"]["model"]["error"]
