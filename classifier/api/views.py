@@ -273,7 +273,8 @@ class PredictionViewSet(
 
     @extend_schema(
         summary="Where the model looked: a PNG overlay (transparent where cold) to lay over the photo",
-        responses={(200, "image/png"): OpenApiTypes.BINARY},
+        # 404 also while there is none: not finished yet, refused for a retake, or from a model without heatmaps.
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **_ERRORS},
     )
     @action(detail=True, methods=["get"])
     def heatmap(self, request: Request, pk: int) -> FileResponse:
