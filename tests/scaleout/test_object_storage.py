@@ -54,7 +54,7 @@ def test_upload_worker_result_image_view_and_delete_against_s3(
     assert image.streaming  # sent chunk by chunk from the object's body, not read whole first
     assert b"".join(image.streaming_content) == s3_storage.get(prediction.image.name)
     assert image["Content-Length"] == str(len(s3_storage.get(prediction.image.name)))
-    assert image["Cache-Control"] == "private, max-age=3600"
+    assert image["Cache-Control"] == "private, no-store, max-age=0"
     thumbnail = owner.get(f"/predictions/{pk}/thumbnail/")
     assert b"".join(thumbnail.streaming_content) == s3_storage.get(prediction.thumbnail.name)
 
