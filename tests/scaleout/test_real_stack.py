@@ -76,7 +76,9 @@ def test_two_web_and_a_worker_on_s3_whole_path_and_metrics(s3_stack, s3_bucket, 
             ids.append(response.json()["id"])
         rows = [wait_for_status(pk, FINISHED, timeout_s=120) for pk in ids]
         assert [row.status for row in rows] == [Prediction.Status.DONE] * uploads, [row.error for row in rows]
-        assert len(s3_bucket.keys()) == 2 * uploads  # photo + thumbnail each, in the bucket
+        # Photo + thumbnail each, and the heatmap of every scored (not retake) check, all in the bucket.
+        heatmaps = sum(1 for row in rows if row.heatmap)
+        assert len(s3_bucket.keys()) == 2 * uploads + heatmaps
         local_media = Path(stack.env["MELANOMA_MEDIA_ROOT"])
         assert not local_media.exists() or not any(local_media.rglob("*"))  # nothing on the web hosts' disks
 
