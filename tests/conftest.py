@@ -78,7 +78,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     pytest-django only *warns* when `DROP DATABASE` fails (e.g. "is being accessed by other users"), and that
     warning drowned among the others while `test_melanoma_*` databases piled up on the shared server. Here a
-    leftover fails the run, names the sessions that kept it open, and is dropped so that it does not pile up.
+    leftover is dropped (terminating what still holds it) and reported in red with the sessions that held it;
+    the run fails only if even that drop leaves the database behind. (A backend whose client process was just
+    killed can linger for a moment: naming it is what tells a real leak from that race.)
     """
     from django.db import connection
     from pytest_django.plugin import blocking_manager_key
@@ -92,11 +94,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         name, sessions = leftover
         with connection._nodb_cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        still_there = _leftover_test_database() is not None
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     message = f"test database {name} survived teardown (dropped now); sessions still connected: {sessions}"
     if reporter is not None:
-        reporter.write_line(f"ERROR: {message}", red=True)
-    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter.write_line(f"{'ERROR' if still_there else 'WARNING'}: {message}", red=True)
+    if still_there:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # --- settings every test shares (set once, here) ---------------------------------------------------
