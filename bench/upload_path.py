@@ -1,13 +1,15 @@
-"""Where an upload's web-side time goes: ms per photo for each step of `image_prepare_upload`, and the whole call.
+"""Where an upload's web-side time goes: ms per photo for each step of `image_prepare_upload`, and the whole call
+both ways: a JPEG kept as taken (metadata stripped, no pixel decoded: the default up to
+MELANOMA_KEEP_ORIGINAL_MAX_BYTES) and the re-encoding path (larger JPEGs, other formats).
 
     .venv/bin/python -m bench.upload_path                          # ../shared/derm/uploads (generated if absent)
     .venv/bin/python -m bench.upload_path --images DIR --repeats 10
 
 The steps are timed one by one on the same calls `image_prepare_upload` makes (open the header, decode at the
 draft scale, EXIF upright + sRGB, downscale to the stored size, thumbnail from the stored copy, the two JPEG
-encodes), then the whole call is timed as it runs in the web process. Each figure is the median of --repeats
-runs after one warm-up, per photo; the last row is the median over the photos. Single-threaded, no Django
-request, no storage: what a web core spends on the pixels.
+encodes), then the whole call is timed as it runs in the web process, re-encoding and kept as taken. Each
+figure is the median of --repeats runs after one warm-up, per photo; the last row is the median over the photos.
+Single-threaded, no Django request, no storage: what a web core spends on the pixels.
 """
 
 from __future__ import annotations
@@ -24,7 +26,18 @@ from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "melanoma_site.settings.development")
 
-STEPS = ("open", "decode", "upright+srgb", "downscale", "thumbnail", "encode", "encode thumb", "total", "whole call")
+STEPS = (
+    "open",
+    "decode",
+    "upright+srgb",
+    "downscale",
+    "thumbnail",
+    "encode",
+    "encode thumb",
+    "total",
+    "re-encoded call",
+    "kept call",
+)
 
 
 def _time_ms(function: Callable[[], object], repeats: int) -> tuple[float, object]:
@@ -39,6 +52,7 @@ def _time_ms(function: Callable[[], object], repeats: int) -> tuple[float, objec
 
 def profile_photo(data: bytes, repeats: int) -> dict[str, float]:
     """ms per step for one photo; the steps mirror classifier.images.image_prepare_upload."""
+    from django.test import override_settings  # noqa: PLC0415
     from PIL import Image  # noqa: PLC0415
 
     from classifier import images  # noqa: PLC0415
@@ -74,7 +88,10 @@ def profile_photo(data: bytes, repeats: int) -> dict[str, float]:
     times["encode"], _ = _time_ms(lambda: images.encode_jpeg(reduced, images.JPEG_QUALITY), repeats)
     times["encode thumb"], _ = _time_ms(lambda: images.encode_jpeg(small, images.THUMBNAIL_QUALITY), repeats)
     times["total"] = sum(times[step] for step in STEPS[:7])
-    times["whole call"], _ = _time_ms(lambda: images.image_prepare_upload(data), repeats)
+    with override_settings(MELANOMA_KEEP_ORIGINAL_MAX_BYTES=0):
+        times["re-encoded call"], _ = _time_ms(lambda: images.image_prepare_upload(data), repeats)
+    with override_settings(MELANOMA_KEEP_ORIGINAL_MAX_BYTES=len(data)):
+        times["kept call"], _ = _time_ms(lambda: images.image_prepare_upload(data), repeats)
     return times
 
 

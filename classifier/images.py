@@ -1,9 +1,13 @@
 """Uploaded photos: check them by content, make them safe to keep, and produce what we store.
 
-No Django models here. `image_prepare_upload` turns whatever a person uploaded into two clean JPEGs (a
-downscaled, upright, metadata-free copy for the worker and the result page, and a thumbnail for history)
-or raises `ImageRejected` with a message a person can act on. Pixels are decoded by `lesion_model.decode`
-(upright, RGB, sRGB), the path the worker and training use too.
+No Django models here. `image_prepare_upload` turns whatever a person uploaded into a clean photo to store, or
+raises `ImageRejected` with a message a person can act on:
+
+- a JPEG up to MELANOMA_KEEP_ORIGINAL_MAX_BYTES (what phones and dermatoscopes write) is kept as taken, its
+  metadata removed without decoding it (`classifier.jpeg_metadata`); its thumbnail is made by the worker, which
+  decodes the photo anyway. Decoding here cost two thirds of the web's CPU per upload (README, "Speed").
+- anything else (PNG, HEIC, WebP, CMYK or very large JPEGs) is decoded by `lesion_model.decode` (upright, RGB,
+  sRGB, the path the worker and training use too) into a downscaled, metadata-free JPEG and a thumbnail.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import IO
 from django.conf import settings
 from PIL import Image, ImageStat
 
-from lesion_model.decode import AnimatedImage, ImageError, ImageTooLarge, decode, open_image
+from classifier.jpeg_metadata import JpegStructureError, strip_jpeg_metadata
+from lesion_model.decode import JPEG_FORMATS, AnimatedImage, ImageError, ImageTooLarge, decode, open_image
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +34,12 @@ HEADER_SNIFF_BYTES = 64
 DEFAULT_MAX_PIXELS = 64_000_000  # declared width x height above this is refused before any decoding
 DEFAULT_STORED_MAX_SIDE = 1536  # the stored copy: plenty for the 224 px model and the result page
 DEFAULT_THUMBNAIL_MAX_SIDE = 256
+# A JPEG up to this size is stored as taken (minus its metadata): a 12 MP phone photo is 2-4 MB. A larger one is
+# downscaled to the stored max side like every other format, so storage per check stays bounded.
+DEFAULT_KEEP_ORIGINAL_MAX_BYTES = 4 * 1024 * 1024
+# The colour spaces browsers and the worker decode from a JPEG without help: YCbCr/RGB and greyscale.
+KEPT_JPEG_MODES = frozenset({"RGB", "L"})
+EXIF_ORIENTATION = 0x0112
 MIN_SIDE = 16
 # A lesion photo is roughly square; a 64000x16 strip is a banner (stored as 1536x1) and scores as noise.
 MAX_ASPECT_RATIO = 8
@@ -67,9 +78,9 @@ class ImageRejected(Exception):
 
 @dataclass(frozen=True)
 class PreparedImage:
-    jpeg: bytes  # upright RGB JPEG, no metadata, long side <= stored max side
-    thumbnail: bytes  # same, long side <= thumbnail max side
-    width: int
+    jpeg: bytes  # a JPEG without metadata: the original (EXIF orientation only), or upright with long side <= max
+    thumbnail: bytes | None  # upright JPEG, long side <= thumbnail max side; None: the worker makes it
+    width: int  # upright
     height: int
     source_format: str
     source_width: int
@@ -283,6 +294,43 @@ def _accepted_format(image: Image.Image) -> str:
     return source_format
 
 
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1-8; 1 when absent or unreadable): how the stored pixels are turned to be upright."""
+    try:
+        value = int(image.getexif().get(EXIF_ORIENTATION, 1))
+    except (AttributeError, TypeError, ValueError, OSError, SyntaxError):  # a damaged EXIF block: shown as stored
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _keeps_original(image: Image.Image, data: bytes, source_format: str) -> bool:
+    limit = int(getattr(settings, "MELANOMA_KEEP_ORIGINAL_MAX_BYTES", DEFAULT_KEEP_ORIGINAL_MAX_BYTES))
+    return source_format in JPEG_FORMATS and image.mode in KEPT_JPEG_MODES and len(data) <= limit
+
+
+def _original_without_metadata(image: Image.Image, data: bytes, source_format: str) -> PreparedImage:
+    orientation = exif_orientation(image)
+    try:
+        jpeg = strip_jpeg_metadata(data, orientation=orientation)
+    except JpegStructureError as error:
+        logger.info("Upload is not a complete JPEG: %s", error)
+        raise ImageRejected(
+            "The image file is incomplete or damaged and could not be read. Please upload it again."
+        ) from error
+    width, height = image.size
+    if orientation >= 5:  # 5-8 turn the picture by a quarter: it is shown (and analysed) the other way round
+        width, height = height, width
+    return PreparedImage(
+        jpeg=jpeg,
+        thumbnail=None,
+        width=width,
+        height=height,
+        source_format=source_format,
+        source_width=image.width,
+        source_height=image.height,
+    )
+
+
 def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
     """Validate an uploaded photo by its content and return the clean copies to store.
 
@@ -317,6 +365,8 @@ def image_prepare_upload(upload: IO[bytes] | bytes) -> PreparedImage:
         )
     _check_shape(source_width, source_height, stored_max_side)
     _check_jpeg_buffer(image, data, source_format)
+    if _keeps_original(image, data, source_format):
+        return _original_without_metadata(image, data, source_format)
 
     try:
         # A JPEG decodes straight at 1/2, 1/4 or 1/8 scale when the stored copy is that much smaller. Upright and

@@ -13,9 +13,11 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from fpdf import FPDF
 
+from classifier.images import JPEG_QUALITY, downscale, encode_jpeg
 from classifier.models import Prediction
 from classifier.risk import next_steps_for
 from classifier.templatetags.classifier_extras import percent
+from lesion_model.decode import decode_image
 from spots import body_map
 from spots.models import Spot
 
@@ -28,6 +30,8 @@ SCREENING_AID = (
 )
 PHOTO_WIDTH_MM = 70
 MAP_WIDTH_MM = 32
+# 70 mm at 300 dpi is ~830 px: a photo kept as taken (up to 4 MB, 12 MP) is reduced for the PDF.
+REPORT_PHOTO_MAX_SIDE = 1024
 
 
 def check_photo_bytes(check: Prediction) -> bytes:
@@ -36,6 +40,13 @@ def check_photo_bytes(check: Prediction) -> bytes:
         raise FileNotFoundError(f"check {check.pk} names no photo")
     with default_storage.open(check.image.name, "rb") as handle:
         return handle.read()
+
+
+def report_photo_jpeg(check: Prediction) -> bytes:
+    """The check's photo upright (PDF viewers ignore EXIF orientation, which a photo kept as taken carries) and no
+    larger than the report needs. OSError when it is gone; ValueError (ImageError) when it cannot be read."""
+    image = decode_image(check_photo_bytes(check), draft_size=(REPORT_PHOTO_MAX_SIDE, REPORT_PHOTO_MAX_SIDE))
+    return encode_jpeg(downscale(image, REPORT_PHOTO_MAX_SIDE), JPEG_QUALITY)
 
 
 def _text(value) -> str:
@@ -119,7 +130,7 @@ def _check_block(pdf: FPDF, check: Prediction) -> None:
     top = pdf.get_y()
     photo_bottom = top
     try:
-        placed = pdf.image(io.BytesIO(check_photo_bytes(check)), x=pdf.l_margin, y=top, w=PHOTO_WIDTH_MM)
+        placed = pdf.image(io.BytesIO(report_photo_jpeg(check)), x=pdf.l_margin, y=top, w=PHOTO_WIDTH_MM)
         photo_bottom = top + placed.rendered_height
     except (OSError, ValueError):
         logger.warning("Report: photo of check %s could not be read", check.pk)

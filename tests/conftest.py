@@ -256,6 +256,21 @@ def media_files(media_root: Path) -> list[Path]:
     return sorted(path for path in Path(media_root).rglob("*") if path.is_file())
 
 
+def stored_names(media_root: Path) -> set[str]:
+    """Every stored file, as its storage name (relative to the media root)."""
+    return {str(path.relative_to(media_root)) for path in media_files(media_root)}
+
+
+def row_files(*predictions) -> set[str]:
+    """The storage names these rows refer to, as they are in the database now: photo, thumbnail (the web's, or the
+    worker's for a photo kept as taken), heatmap."""
+    names: set[str] = set()
+    for prediction in predictions:
+        prediction.refresh_from_db()
+        names |= {name for name in (prediction.image.name, prediction.thumbnail.name, prediction.heatmap.name) if name}
+    return names
+
+
 # --- users ----------------------------------------------------------------------------------------
 
 

@@ -87,10 +87,24 @@ class PredictionFactory(factory.django.DjangoModelFactory):
         from classifier.services.prediction_writes import prediction_create
 
         prediction = prediction_create(user=user, upload=upload, body_site=body_site, note=note)
-        # The service leaves a queued row; the wanted state is written as the worker would have written it.
+        # The service leaves a queued row; the wanted state is written as the worker would have written it,
+        # with the thumbnail the worker makes for a photo kept as taken.
         model_class.objects.filter(pk=prediction.pk).update(**fields)
+        if fields.get("status") == Prediction.Status.DONE and not prediction.thumbnail.name:
+            _worker_thumbnail(prediction)
         prediction.refresh_from_db()
         return prediction
+
+
+def _worker_thumbnail(prediction: Prediction) -> None:
+    from classifier.images import THUMBNAIL_QUALITY, downscale, encode_jpeg, stored_sizes
+    from classifier.services.prediction_runs import prediction_thumbnail_attach
+    from lesion_model.decode import decode_image
+
+    side = stored_sizes()[1]
+    with prediction.image.open("rb") as stored:
+        photo = decode_image(stored.read(), draft_size=(side, side))
+    prediction_thumbnail_attach(prediction.pk, encode_jpeg(downscale(photo, side, thumbnail=True), THUMBNAIL_QUALITY))
 
 
 def api_token_for(user, **options) -> str:

@@ -15,6 +15,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
+from classifier.images import stored_sizes
 from classifier.models import Prediction
 from classifier.services import prediction_events
 from classifier.services.prediction_queue import prediction_enqueue
@@ -87,7 +88,8 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
 
     started = time.perf_counter()
     try:
-        result = predict_melanoma(image_bytes)
+        # A photo stored as taken (classifier/images.py) has no thumbnail yet: made from the pixels decoded here.
+        result = predict_melanoma(image_bytes, thumbnail_side=None if prediction.thumbnail.name else stored_sizes()[1])
     except InferenceError as error:
         logger.error("Prediction %s failed: %s", prediction_id, error)
         unreadable = isinstance(error, ImageUnreadable)
@@ -98,6 +100,7 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
         _release_claim(prediction_id)
         raise
     inference_ms = (time.perf_counter() - started) * 1000.0
+    prediction_thumbnail_attach(prediction_id, result.thumbnail_jpeg)
 
     if result.quality_issue or result.score is None:
         return _prediction_finish_retake(
@@ -143,9 +146,9 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
     )
     if updated != 1:
         logger.info("Prediction %s changed while it ran; result discarded", prediction_id)
-        _heatmap_delete(heatmap_name)
+        _stored_file_delete(heatmap_name)
     else:
-        _heatmap_delete(previous_heatmap)  # a re-run replaces the map of the run before
+        _stored_file_delete(previous_heatmap)  # a re-run replaces the map of the run before
         prediction_events.prediction_finished(
             prediction_id=prediction_id,
             verdict=str(verdict),
@@ -157,6 +160,16 @@ def prediction_run(*, prediction_id: int, reclaim_running: bool = False) -> Pred
     return Prediction.objects.filter(id=prediction_id).first()
 
 
+def prediction_thumbnail_attach(prediction_id: int, jpeg: bytes | None) -> None:
+    """Store the thumbnail the worker made and name it on the row, whatever the verdict (retakes show in history
+    too). A row deleted meanwhile, or given a thumbnail by another run, keeps no stray file."""
+    if jpeg is None:
+        return
+    name = default_storage.save(f"thumbnails/{uuid.uuid4().hex}.jpg", ContentFile(jpeg))
+    if Prediction.objects.filter(id=prediction_id, thumbnail="").update(thumbnail=name) != 1:
+        _stored_file_delete(name)
+
+
 def _heatmap_save(png: bytes | None) -> str:
     """Store the overlay privately under a random name (like the photo); "" when the model made none."""
     if not png:
@@ -164,13 +177,13 @@ def _heatmap_save(png: bytes | None) -> str:
     return default_storage.save(f"heatmaps/{uuid.uuid4().hex}.png", ContentFile(png))
 
 
-def _heatmap_delete(name: str) -> None:
+def _stored_file_delete(name: str) -> None:
     if not name:
         return
     try:
         default_storage.delete(name)
     except OSError:
-        logger.exception("Could not delete stored heatmap %s", name)
+        logger.exception("Could not delete stored file %s", name)
 
 
 def _prediction_finish_retake(
@@ -199,7 +212,7 @@ def _prediction_finish_retake(
     if updated != 1:
         logger.info("Prediction %s changed while it ran; result discarded", prediction_id)
     else:
-        _heatmap_delete(previous_heatmap)  # a re-run that is refused keeps no map of the run before
+        _stored_file_delete(previous_heatmap)  # a re-run that is refused keeps no map of the run before
     return Prediction.objects.filter(id=prediction_id).first()
 
 

@@ -98,8 +98,8 @@ def prediction_create(
     spot=None,
     symptoms: Iterable[str] = (),
 ) -> Prediction:
-    """Check the photo, store a clean copy and a thumbnail privately, create the `queued` row and queue the
-    task after commit.
+    """Check the photo, store a clean copy (and a thumbnail, when the photo was decoded here) privately, create the
+    `queued` row and queue the task after commit.
 
     `spot` (one of the user's spots) files the check under it, and its body-map region becomes the body site;
     `symptoms` names the ticked answers (Prediction.SYMPTOM_FIELDS). Raises ImageRejected (400/413) for a photo we
@@ -121,8 +121,10 @@ def prediction_create(
         with transaction.atomic():
             image_name = default_storage.save(_random_name("lesions"), ContentFile(prepared.jpeg))
             saved_names.append(image_name)
-            thumbnail_name = default_storage.save(_random_name("thumbnails"), ContentFile(prepared.thumbnail))
-            saved_names.append(thumbnail_name)
+            thumbnail_name = ""  # a JPEG kept as taken gets its thumbnail from the worker, which decodes it anyway
+            if prepared.thumbnail is not None:
+                thumbnail_name = default_storage.save(_random_name("thumbnails"), ContentFile(prepared.thumbnail))
+                saved_names.append(thumbnail_name)
             prediction = Prediction.objects.create(
                 user=user,
                 image=image_name,

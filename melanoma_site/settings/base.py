@@ -264,6 +264,9 @@ MELANOMA_UPLOAD_RATE_PER_MINUTE = env_int("MELANOMA_UPLOAD_RATE_PER_MINUTE", 30)
 MELANOMA_UPLOAD_RATE = f"{MELANOMA_UPLOAD_RATE_PER_MINUTE}/minute"
 MELANOMA_MAX_IMAGE_PIXELS = env_int("MELANOMA_MAX_IMAGE_MEGAPIXELS", 64) * 1_000_000
 MELANOMA_STORED_IMAGE_MAX_SIDE = env_int("MELANOMA_STORED_IMAGE_MAX_SIDE", 1536)
+# A JPEG up to this size is stored as taken, its metadata removed without decoding it (the worker makes its
+# thumbnail); larger ones and other formats are stored downscaled to MELANOMA_STORED_IMAGE_MAX_SIDE. 0: always that.
+MELANOMA_KEEP_ORIGINAL_MAX_BYTES = env_int("MELANOMA_KEEP_ORIGINAL_MAX_MB", 4) * 1024 * 1024
 # /healthz shows error details (hosts, paths, versions) to staff and to probes sending `Authorization: Bearer
 # <token>`; unset, only staff see them. Everyone else gets ok/unavailable per component.
 MELANOMA_HEALTHZ_TOKEN = env_str("MELANOMA_HEALTHZ_TOKEN", "")

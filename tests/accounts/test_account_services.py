@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.services import user_delete
 from classifier.models import Prediction
+from classifier.services.prediction_runs import prediction_run
 from classifier.services.prediction_writes import prediction_create
 from tests.conftest import media_files
 
@@ -14,11 +15,13 @@ pytestmark = pytest.mark.django_db
 
 
 def test_user_delete_removes_every_row_and_file_of_theirs(
-    alice, bob, make_upload, private_media, django_capture_on_commit_callbacks
+    alice, bob, make_upload, private_media, active_model, django_capture_on_commit_callbacks
 ):
+    # Scored by the worker, so that each has its photo, the thumbnail the worker made and a heatmap.
     for _ in range(3):
-        prediction_create(user=alice, upload=make_upload())
-    kept = prediction_create(user=bob, upload=make_upload())
+        prediction_run(prediction_id=prediction_create(user=alice, upload=make_upload()).pk)
+    kept = prediction_run(prediction_id=prediction_create(user=bob, upload=make_upload()).pk)
+    assert len(media_files(private_media)) > 8
 
     with django_capture_on_commit_callbacks(execute=True):
         user_delete(user=alice)
@@ -26,7 +29,7 @@ def test_user_delete_removes_every_row_and_file_of_theirs(
     assert not get_user_model().objects.filter(username="alice").exists()
     assert list(Prediction.objects.values_list("pk", flat=True)) == [kept.pk]
     remaining = {str(path.relative_to(private_media)) for path in media_files(private_media)}
-    assert remaining == {kept.image.name, kept.thumbnail.name}
+    assert remaining == {name for name in (kept.image.name, kept.thumbnail.name, kept.heatmap.name) if name}
 
 
 def test_user_delete_keeps_the_reviews_they_made_as_a_clinician(

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from classifier.models import Prediction
 from tests.classifier.page_helpers import PASSWORD, stored_files
+from tests.conftest import row_files, stored_names
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_private_media", "ui_isolated_cache")]
 User = get_user_model()
@@ -146,13 +147,14 @@ def test_account_page(client, alice):
 
 
 def test_delete_account_with_a_wrong_password_changes_nothing(client, alice, make_prediction, ui_private_media):
-    make_prediction(user=alice)
+    prediction = make_prediction(user=alice, status="done")
     client.force_login(alice)
     response = client.post(reverse("accounts:account_delete"), {"password": "wrong"})
     assert response.status_code == 400
     assert User.objects.filter(username="alice").exists()
     assert Prediction.objects.count() == 1
-    assert len(stored_files(ui_private_media)) == 2
+    assert len(stored_files(ui_private_media)) == 2  # the photo and the worker's thumbnail
+    assert stored_names(ui_private_media) == row_files(prediction)
 
 
 def test_delete_account_removes_the_user_rows_and_files_only_theirs(
@@ -169,8 +171,5 @@ def test_delete_account_removes_the_user_rows_and_files_only_theirs(
     assert response["Location"] == reverse("landing")
     assert not User.objects.filter(username="alice").exists()
     assert list(Prediction.objects.all()) == [bobs]
-    assert {path.name for path in stored_files(ui_private_media)} == {
-        bobs.image.name.rsplit("/", 1)[-1],
-        bobs.thumbnail.name.rsplit("/", 1)[-1],
-    }
+    assert stored_names(ui_private_media) == row_files(bobs)
     assert not _logged_in(client)

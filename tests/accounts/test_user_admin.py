@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from classifier.models import Prediction
 from tests.classifier.page_helpers import stored_files
+from tests.conftest import row_files, stored_names
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_private_media", "ui_isolated_cache")]
 
@@ -23,14 +24,15 @@ def admin_client_ui(admin_user_ui) -> Client:
 def test_deleting_a_user_in_the_admin_deletes_their_files(
     admin_client_ui, alice, bob, make_prediction, ui_private_media, django_capture_on_commit_callbacks
 ):
-    make_prediction(user=alice)
-    bobs = make_prediction(user=bob)
+    make_prediction(user=alice, status="done")
+    bobs = make_prediction(user=bob, status="done")
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client_ui.post(reverse("admin:auth_user_delete", args=[alice.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert not get_user_model().objects.filter(pk=alice.pk).exists()
     assert list(Prediction.objects.all()) == [bobs]
     assert len(stored_files(ui_private_media)) == 2
+    assert stored_names(ui_private_media) == row_files(bobs)
 
 
 def test_deleting_selected_users_in_the_admin_deletes_their_files(

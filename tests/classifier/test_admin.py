@@ -185,8 +185,8 @@ def test_deleting_a_prediction_in_the_admin_deletes_its_files(
 ):
     from tests.classifier.page_helpers import stored_files
 
-    doomed = make_prediction(user=alice)
-    kept = make_prediction(user=alice)
+    doomed = make_prediction(user=alice, status="done")
+    kept = make_prediction(user=alice, status="done")
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client_ui.post(
             reverse(CHANGELIST), {"action": "delete_selected", "_selected_action": [doomed.pk], "post": "yes"}

@@ -18,8 +18,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
+from PIL.ExifTags import IFD
 
+from classifier.images import stored_sizes
 from classifier.models import Prediction
 from classifier.services.prediction_runs import prediction_run
 from tests.conftest import media_files
@@ -29,6 +31,8 @@ from tests.factories import api_token_for
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_isolated_cache")]
 
 STORED_NAME = re.compile(r"^(lesions|thumbnails)/[0-9a-f]{32}\.jpg$")
+EXIF_ORIENTATION = 0x0112
+GPS_IFD = IFD.GPSInfo
 # Signs that an internal error, not a message for a person, reached the client.
 NOT_FOR_HUMANS = ("Traceback", "Exception", "BytesIO", "Errno", "NoneType", "Server Error")
 
@@ -154,24 +158,35 @@ def _check_accepted_upload(case: Case, entry_point: str, response, request, medi
     assert prediction.status == Prediction.Status.QUEUED
     assert prediction.body_site == "trunk"
 
-    # Stored under random names inside MEDIA_ROOT: nothing of the uploaded name reached the disk.
+    # Stored under random names inside MEDIA_ROOT: nothing of the uploaded name reached the disk. A JPEG is kept as
+    # taken (its metadata stripped; the worker makes its thumbnail); anything else is re-encoded with a thumbnail.
+    with Image.open(io.BytesIO(case.make())) as uploaded:
+        kept_as_taken = uploaded.format in {"JPEG", "MPO"} and uploaded.mode in {"RGB", "L"}
     assert STORED_NAME.match(prediction.image.name), prediction.image.name
-    assert STORED_NAME.match(prediction.thumbnail.name), prediction.thumbnail.name
+    if kept_as_taken:
+        assert prediction.thumbnail.name == ""
+    else:
+        assert STORED_NAME.match(prediction.thumbnail.name), prediction.thumbnail.name
     root = Path(media_root).resolve()
     stored = media_files(media_root)
-    assert len(stored) == 2
+    assert len(stored) == (1 if kept_as_taken else 2)
     assert all(path.resolve().is_relative_to(root) for path in stored)
     if "../" in case.filename:
         assert not (root / case.filename).resolve().exists(), "the upload escaped MEDIA_ROOT"
 
     with Image.open(root / prediction.image.name) as image:
         assert image.format == "JPEG"
-        assert image.mode == "RGB"
-        assert not image.getexif()
-        assert "icc_profile" not in image.info
+        assert image.mode in {"RGB", "L"} if kept_as_taken else image.mode == "RGB"
+        # Of the metadata, at most the orientation remains (a kept JPEG is shown and analysed upright by it).
+        assert set(image.getexif()) <= ({EXIF_ORIENTATION} if kept_as_taken else set())
+        assert not image.getexif().get_ifd(GPS_IFD)
+        assert "comment" not in image.info
+        assert "xmp" not in image.info
+        if not kept_as_taken:
+            assert "icc_profile" not in image.info
         image.load()
         if case.upright is not None:
-            _assert_upright(image, case.upright())
+            _assert_upright(ImageOps.exif_transpose(image), case.upright())
 
     request.getfixturevalue("active_model")
     done = prediction_run(prediction_id=prediction.pk)
@@ -184,6 +199,13 @@ def _check_accepted_upload(case: Case, entry_point: str, response, request, medi
         assert done.melanoma_probability is None
     else:
         assert 0.0 <= done.score <= 1.0
+    # Every check ends with an upright thumbnail, made by the worker when the web kept the photo as taken.
+    assert STORED_NAME.match(done.thumbnail.name), done.thumbnail.name
+    with Image.open(root / done.thumbnail.name) as thumbnail:
+        assert max(thumbnail.size) <= stored_sizes()[1]
+        if case.upright is not None:
+            height, width = case.upright().shape[:2]
+            assert (thumbnail.width > thumbnail.height) == (width > height), "the thumbnail is not upright"
 
 
 def _check_command(case: Case, content: bytes, active_model, request, media_root: Path) -> None:

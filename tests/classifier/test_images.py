@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image, ImageFile
+from PIL import ExifTags, Image, ImageFile, ImageOps
 
 from bench.synthetic import encode_image, lesion_pixels
 from classifier.images import ImageRejected, image_prepare_upload
@@ -60,7 +60,7 @@ def _animated_gif() -> bytes:
         ("WEBP", "RGB"),
     ],
 )
-def test_accepts_formats_and_modes_and_outputs_rgb_jpeg(make_image_bytes, fmt, mode):
+def test_accepts_formats_and_modes_and_outputs_jpeg(make_image_bytes, fmt, mode):
     if mode == "I;16":
         # Pillow's RGB -> I;16 keeps 0-255, which is black on a 16-bit scale (refused as one flat colour): use the
         # whole range, as a 16-bit camera or scanner does.
@@ -72,13 +72,19 @@ def test_accepts_formats_and_modes_and_outputs_rgb_jpeg(make_image_bytes, fmt, m
 
     stored = _open(prepared.jpeg)
     assert stored.format == "JPEG"
-    assert stored.mode == "RGB"
     assert stored.size == (320, 240)
-    thumbnail = _open(prepared.thumbnail)
-    assert thumbnail.format == "JPEG"
-    assert max(thumbnail.size) <= 256
+    if fmt == "JPEG" and mode in {"RGB", "L"}:
+        # Kept as taken: the very same pixels, no thumbnail yet (the worker makes it).
+        assert stored.mode == mode
+        assert np.array_equal(np.asarray(stored), np.asarray(_open(content)))
+        assert prepared.thumbnail is None
+    else:
+        assert stored.mode == "RGB"
+        thumbnail = _open(prepared.thumbnail)
+        assert thumbnail.format == "JPEG"
+        assert max(thumbnail.size) <= 256
     # The picture survives the conversion: the dark mole stays darker than the skin around it.
-    pixels = np.asarray(stored, dtype=np.float32).mean(axis=2)
+    pixels = np.asarray(stored.convert("L"), dtype=np.float32)
     assert pixels[120, 160] < pixels[10, 10]
 
 
@@ -111,18 +117,21 @@ def test_accepts_heic():
     assert _open(prepared.jpeg).size == (320, 240)
 
 
-def test_large_jpeg_is_downscaled(make_image_bytes, settings):
+def test_jpeg_over_the_keep_limit_is_downscaled(make_image_bytes, settings):
     settings.MELANOMA_STORED_IMAGE_MAX_SIDE = 400
-    prepared = image_prepare_upload(make_image_bytes("JPEG", width=1600, height=1200))
+    content = make_image_bytes("JPEG", width=1600, height=1200)
+    settings.MELANOMA_KEEP_ORIGINAL_MAX_BYTES = len(content) - 1
+    prepared = image_prepare_upload(content)
     assert (prepared.source_width, prepared.source_height) == (1600, 1200)
     assert _open(prepared.jpeg).size == (400, 300)
     assert (prepared.width, prepared.height) == (400, 300)
 
 
 def test_full_size_pixels_are_never_decoded_or_resampled(make_image_bytes, settings, monkeypatch):
-    """The web tier's speed levers: a JPEG decodes straight at the stored scale (draft mode) and the thumbnail is
-    made from that reduced image, so no step ever touches the 1600x1200 pixels."""
+    """The web tier's speed levers for a JPEG over the keep limit: it decodes straight at the stored scale (draft
+    mode) and the thumbnail is made from that reduced image, so no step ever touches the 1600x1200 pixels."""
     settings.MELANOMA_STORED_IMAGE_MAX_SIDE = 400
+    settings.MELANOMA_KEEP_ORIGINAL_MAX_BYTES = 0
     settings.MELANOMA_THUMBNAIL_MAX_SIDE = 100
     seen: list[tuple[int, int]] = []
 
@@ -143,7 +152,28 @@ def test_full_size_pixels_are_never_decoded_or_resampled(make_image_bytes, setti
     assert max(seen) == (400, 300)
 
 
-def test_real_phone_photo(real_photo_bytes):
+def test_real_phone_photo_is_kept_as_taken_and_no_pixel_is_decoded(real_photo_bytes, monkeypatch):
+    """The web's fast path: a JPEG under the keep limit is only parsed (header and segments), never decoded."""
+    decoded: list[tuple[int, int]] = []
+    original_load = ImageFile.ImageFile.load
+
+    def spy(self):
+        decoded.append(self.size)
+        return original_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    prepared = image_prepare_upload(real_photo_bytes)
+    assert decoded == []
+    monkeypatch.undo()
+    stored, source = _open(prepared.jpeg), _open(real_photo_bytes)
+    assert stored.size == source.size
+    assert (prepared.width, prepared.height) == source.size
+    assert np.array_equal(np.asarray(stored), np.asarray(source))
+    assert len(prepared.jpeg) <= len(real_photo_bytes)
+
+
+def test_real_phone_photo_over_the_keep_limit(real_photo_bytes, settings):
+    settings.MELANOMA_KEEP_ORIGINAL_MAX_BYTES = len(real_photo_bytes) - 1
     prepared = image_prepare_upload(real_photo_bytes)
     stored = _open(prepared.jpeg)
     assert max(stored.size) <= 1536
@@ -163,8 +193,11 @@ _STORED_AS = {
 }
 
 
+@pytest.mark.parametrize("kept", [True, False], ids=["kept-as-taken", "re-encoded"])
 @pytest.mark.parametrize("orientation", sorted(_STORED_AS))
-def test_every_exif_orientation_ends_upright(orientation):
+def test_every_exif_orientation_ends_upright(orientation, kept, settings):
+    if not kept:
+        settings.MELANOMA_KEEP_ORIGINAL_MAX_BYTES = 0
     upright = np.zeros((80, 120, 3), dtype=np.uint8)
     upright[:] = (0, 160, 0)
     upright[:40, :60] = (230, 20, 20)  # a red top-left quadrant marks which way is up
@@ -174,8 +207,12 @@ def test_every_exif_orientation_ends_upright(orientation):
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = orientation
     prepared = image_prepare_upload(encode_image(image, "JPEG", quality=95, exif=exif))
+    assert (prepared.width, prepared.height) == (120, 80)
 
-    stored = np.asarray(_open(prepared.jpeg)).astype(int)
+    opened = _open(prepared.jpeg)
+    # A kept photo carries its orientation (and nothing else); browsers and the worker turn it upright.
+    assert dict(opened.getexif()) == ({ExifTags.Base.Orientation: orientation} if kept and orientation != 1 else {})
+    stored = np.asarray(ImageOps.exif_transpose(opened)).astype(int)
     assert stored.shape == (80, 120, 3)
     # red: top-left
     assert stored[10, 10, 0] > 180
@@ -185,7 +222,10 @@ def test_every_exif_orientation_ends_upright(orientation):
     assert stored[70, 110, 0] < 80
 
 
-def test_all_metadata_and_gps_are_removed(make_image_bytes):
+@pytest.mark.parametrize("kept", [True, False], ids=["kept-as-taken", "re-encoded"])
+def test_all_metadata_and_gps_are_removed(make_image_bytes, kept, settings):
+    if not kept:
+        settings.MELANOMA_KEEP_ORIGINAL_MAX_BYTES = 0
     exif = Image.Exif()
     exif[ExifTags.Base.Make] = "PhoneMaker"
     exif[ExifTags.Base.Model] = "Phone 15"
@@ -200,7 +240,10 @@ def test_all_metadata_and_gps_are_removed(make_image_bytes):
     assert _open(source).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the fixture really carries GPS
 
     prepared = image_prepare_upload(source)
-    for data in (prepared.jpeg, prepared.thumbnail):
+    assert (prepared.thumbnail is None) == kept
+    for data in (prepared.jpeg, prepared.thumbnail or b""):
+        if not data:
+            continue
         stored = _open(data)
         assert not stored.getexif()
         assert "exif" not in stored.info
@@ -325,7 +368,10 @@ def test_minimum_size_applies_to_the_stored_copy(settings):
         pytest.param(lambda: encode_image(Image.new("L", (300, 300), 0), "PNG"), id="black"),
     ],
 )
-def test_image_with_no_content_is_refused(make):
+def test_image_with_no_content_is_refused(make, settings):
+    # A JPEG kept as taken is never decoded here: its flat colour is refused by the worker's photo check instead
+    # (tests/classifier/test_retake.py). Decoded uploads are refused straight away.
+    settings.MELANOMA_KEEP_ORIGINAL_MAX_BYTES = 0
     with pytest.raises(ImageRejected) as caught:
         image_prepare_upload(make())
     assert caught.value.status_code == 400

@@ -13,7 +13,7 @@ from django.conf import settings
 from classifier.services.media_cleanup import media_orphans_delete
 from classifier.services.prediction_writes import prediction_create
 from classifier.tasks import media_orphans_cleanup_task
-from tests.conftest import media_files
+from tests.conftest import media_files, row_files
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def _orphan(media_root, name: str, *, age_s: float):
 
 def test_old_orphans_go_young_ones_and_referenced_files_stay(alice, make_upload, private_media):
     prediction = prediction_create(user=alice, upload=make_upload())
-    kept = {private_media / prediction.image.name, private_media / prediction.thumbnail.name}
+    kept = {private_media / name for name in row_files(prediction)}
     for path in kept:  # as old as the orphans: age alone never deletes a file that a row refers to
         os.utime(path, (time.time() - 7200, time.time() - 7200))
     old_photo = _orphan(private_media, "lesions/dead-upload.jpg", age_s=7200)

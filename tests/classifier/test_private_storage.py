@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
+from classifier.services.prediction_runs import prediction_run
 from tests.conftest import media_files
 from tests.factories import api_token_for
 
@@ -76,14 +77,15 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_stored_photos_are_owner_only_whatever_the_umask(alice, make_prediction, ui_private_media):
+def test_stored_photos_are_owner_only_whatever_the_umask(alice, make_prediction, ui_private_media, active_model):
     previous = os.umask(0o022)  # the usual default: files 0644, folders 0755 unless the app says otherwise
     try:
-        make_prediction(user=alice)
+        prediction = make_prediction(user=alice)
+        prediction_run(prediction_id=prediction.pk)  # the worker writes the thumbnail (and the heatmap)
     finally:
         os.umask(previous)
     files = media_files(ui_private_media)
-    assert len(files) == 2  # the photo and its thumbnail
+    assert {path.parent.name for path in files} >= {"lesions", "thumbnails"}
     for path in files:
         assert _mode(path) == 0o600, f"{path}: {oct(_mode(path))}"
     for folder in {path.parent for path in files} | {Path(ui_private_media)}:

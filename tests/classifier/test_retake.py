@@ -41,6 +41,12 @@ def _landscape() -> Image.Image:
     return scene("landscape", 1).resize((800, 600), Image.Resampling.BICUBIC)
 
 
+def _flat_skin() -> Image.Image:
+    """One flat colour. As a JPEG it is kept as taken, never decoded by the web (no 400 there): the worker's
+    check refuses it."""
+    return Image.new("RGB", (640, 480), (214, 168, 140))
+
+
 def _retake(prediction: Prediction, issue: str) -> Prediction:
     """A prediction as the worker leaves a refused photo."""
     Prediction.objects.filter(pk=prediction.pk).update(
@@ -69,6 +75,7 @@ def test_quality_issues_mirror_the_runtime_check():
     [
         pytest.param(_landscape, "not_a_lesion", id="landscape"),
         pytest.param(_blurry_lesion, "blurry", id="blurry"),
+        pytest.param(_flat_skin, "not_a_lesion", id="flat-jpeg-kept-as-taken"),
     ],
 )
 def test_refused_photo_is_done_with_retake_and_no_verdict(celery_worker, active_model, alice, make_image, issue):
@@ -82,6 +89,7 @@ def test_refused_photo_is_done_with_retake_and_no_verdict(celery_worker, active_
     assert done.threshold is None
     assert done.model_version_id == active_model.pk
     assert done.error == ""
+    assert done.thumbnail.name.startswith("thumbnails/")  # history shows what was refused
 
 
 @pytest.mark.django_db(transaction=True)
@@ -242,7 +250,7 @@ def test_unknown_issue_from_a_newer_runtime_is_stored_as_unfamiliar(alice, make_
     from classifier import inference
     from classifier.services.prediction_runs import prediction_run
 
-    def refusing(image_bytes: bytes) -> inference.InferenceResult:
+    def refusing(image_bytes: bytes, **options) -> inference.InferenceResult:
         return inference.InferenceResult(
             score=None,
             melanoma_probability=None,

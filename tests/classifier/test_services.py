@@ -52,11 +52,10 @@ def test_create_stores_clean_files_and_queues_after_commit(
     assert prediction.status == Prediction.Status.QUEUED
     assert prediction.queued_at is not None
     assert (prediction.body_site, prediction.note) == ("trunk", "grew")
+    # A JPEG is kept as taken (metadata stripped): one file; the worker adds the thumbnail.
     files = media_files(private_media)
-    assert sorted(path.relative_to(private_media).parts[0] for path in files) == ["lesions", "thumbnails"]
-    assert {prediction.image.name, prediction.thumbnail.name} == {
-        str(path.relative_to(private_media)) for path in files
-    }
+    assert [str(path.relative_to(private_media)) for path in files] == [prediction.image.name]
+    assert prediction.thumbnail.name == ""
     assert "passwd" not in prediction.image.name  # random names, nothing of the uploader's
     with Image.open(private_media / prediction.image.name) as stored:
         assert stored.format == "JPEG"
@@ -237,9 +236,14 @@ def test_sweep_requeues_stuck_running_and_forgotten_queued(alice, make_upload):
 # --- delete -----------------------------------------------------------------------------------------
 
 
-def test_delete_removes_row_and_both_files(alice, make_upload, private_media, django_capture_on_commit_callbacks):
-    prediction = _create(alice, make_upload)
-    assert len(media_files(private_media)) == 2
+def test_delete_removes_row_and_every_file(
+    alice, make_upload, private_media, active_model, django_capture_on_commit_callbacks
+):
+    prediction = prediction_run(prediction_id=_create(alice, make_upload).pk)
+    assert {prediction.image.name, prediction.thumbnail.name, prediction.heatmap.name} == {
+        str(path.relative_to(private_media)) for path in media_files(private_media)
+    }
+    assert prediction.thumbnail.name.startswith("thumbnails/")
 
     with django_capture_on_commit_callbacks(execute=True):
         prediction_delete(prediction=prediction)
@@ -262,7 +266,7 @@ def test_a_model_that_returns_nan_fails_the_prediction_instead_of_a_verdict(alic
     # A broken export can return NaN for every photo; a verdict from it would be meaningless.
     from classifier import inference
 
-    def broken_model(image_bytes: bytes) -> inference.InferenceResult:
+    def broken_model(image_bytes: bytes, **options) -> inference.InferenceResult:
         return inference.InferenceResult(
             score=float("nan"),
             melanoma_probability=None,

@@ -14,6 +14,7 @@ from django.urls import reverse
 from classifier.answers import LOW
 from classifier.models import Prediction
 from tests.classifier.page_helpers import lesion_jpeg, stored_files
+from tests.conftest import row_files, stored_names
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ui_private_media", "ui_isolated_cache")]
 
@@ -64,7 +65,8 @@ def test_upload_creates_a_queued_prediction_and_redirects_to_it(alice, ui_privat
     assert prediction.status == Prediction.Status.QUEUED
     assert prediction.body_site == "trunk"
     assert prediction.note == "left shoulder"
-    assert len(stored_files(ui_private_media)) == 2  # the cleaned photo and its thumbnail
+    # The photo as taken, minus its metadata; the worker adds the thumbnail.
+    assert stored_names(ui_private_media) == row_files(prediction) == {prediction.image.name}
     assert "IMG_0001" not in prediction.image.name  # stored under a random name
 
 
@@ -131,7 +133,7 @@ def test_upload_rate_limit_answers_429_with_a_message(alice, settings, jpeg_uplo
     assert response.status_code == 429
     assert "Too many uploads" in response.content.decode()
     assert Prediction.objects.count() == 2
-    assert len(stored_files(ui_private_media)) == 4
+    assert stored_names(ui_private_media) == row_files(*Prediction.objects.all())
 
 
 def test_rate_limit_is_per_user(alice, bob, settings, jpeg_upload):
@@ -332,15 +334,15 @@ def test_history_of_a_new_user_is_empty(bob):
 
 
 def test_owner_deletes_row_and_files(alice, make_prediction, ui_private_media, django_capture_on_commit_callbacks):
-    prediction = make_prediction(user=alice)
-    keep = make_prediction(user=alice)
+    prediction = make_prediction(user=alice, status="done")
+    keep = make_prediction(user=alice, status="done")
     with django_capture_on_commit_callbacks(execute=True):
         response = _client_for(alice).post(reverse("classifier:prediction_delete", args=[prediction.pk]))
     assert response.status_code == 302
     assert response["Location"] == reverse("classifier:history")
     assert list(Prediction.objects.all()) == [keep]
-    remaining = {path.name for path in stored_files(ui_private_media)}
-    assert remaining == {keep.image.name.rsplit("/", 1)[-1], keep.thumbnail.name.rsplit("/", 1)[-1]}
+    assert len(stored_files(ui_private_media)) == 2
+    assert stored_names(ui_private_media) == row_files(keep)
 
 
 # --- retry -------------------------------------------------------------------------------------------------

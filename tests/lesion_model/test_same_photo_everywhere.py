@@ -1,12 +1,14 @@
 """One photo, the model inputs of production and of training: they must match.
 
-Production: the upload service checks the photo and stores a clean JPEG copy (classifier.images); the worker
-preprocesses that stored copy with the active model's settings (MelanomaScorer.preprocess, which
+Production: the upload service checks the photo and stores it (classifier.images): a JPEG up to the keep limit
+as taken, its metadata stripped without decoding, anything else as a clean re-encoded JPEG; the worker
+preprocesses that stored file with the active model's settings (MelanomaScorer.preprocess, which
 classifier.inference calls). Training: the dataset loader reads the original file (training.datasets) and the
 shipped recipe's feature extraction turns it into model inputs (training.features.extract).
 
-They cannot be bit-identical: the stored copy is a re-encoded JPEG (quality 90) of a LANCZOS-downscaled
-picture, which the worker decodes at its own JPEG draft scale, while training decodes the original at another.
+A photo kept as taken gives bit-identical inputs. A re-encoded one cannot: the stored copy is a re-encoded JPEG
+(quality 85) of a LANCZOS-downscaled picture, which the worker decodes at its own JPEG draft scale, while
+training decodes the original at another.
 Measured on the six ../shared/derm/uploads photos: mean |difference| 0.45-0.6 of an 8-bit level, 99th
 percentile ~2 levels, worst pixel 4-11 levels (hair edges); on the generated photos 0.5-0.65, 2.2-2.3, and
 17 at the red corner's sharp edge. The tolerances below (mean 1, 99th percentile 4)
@@ -23,6 +25,7 @@ import pytest
 from PIL import ExifTags, Image
 
 from classifier.images import image_prepare_upload
+from lesion_model.decode import decode_image
 from lesion_model.preprocessing import IMAGENET_STD, load_image
 from lesion_model.scorer import MelanomaScorer
 from tests.conftest import SHARED_UPLOADS, encode_image, lesion_pixels
@@ -56,13 +59,18 @@ def _levels(difference: np.ndarray) -> np.ndarray:
     return np.abs(difference) * 255.0 * np.asarray(IMAGENET_STD, dtype=np.float32)
 
 
+@pytest.mark.parametrize("kept", [True, False], ids=["kept-as-taken", "re-encoded"])
 @pytest.mark.parametrize("make_photo", [_real_or_generated_photo, _phone_tagged_photo], ids=["photo", "phone-tagged"])
-def test_upload_and_worker_see_what_training_sees(make_photo, model_dir, tmp_path):
+def test_upload_and_worker_see_what_training_sees(make_photo, kept, model_dir, tmp_path, settings):
     photo = make_photo()
     scorer = MelanomaScorer(model_dir)  # the served model's input size and normalisation
     assert scorer.normalisation.name == "imagenet_torch"
+    if not kept:
+        settings.MELANOMA_KEEP_ORIGINAL_MAX_BYTES = 0
 
-    stored_copy = image_prepare_upload(photo).jpeg
+    prepared = image_prepare_upload(photo)
+    assert (prepared.thumbnail is None) == kept
+    stored_copy = prepared.jpeg
     served = scorer.preprocess(stored_copy)
 
     original = tmp_path / "data" / "melanoma" / "photo.jpg"
@@ -77,6 +85,8 @@ def test_upload_and_worker_see_what_training_sees(make_photo, model_dir, tmp_pat
     )
     trained = flattened[0, 0].reshape(served.shape)
 
+    if kept:
+        np.testing.assert_array_equal(served, trained)
     levels = _levels(served - trained)
     assert levels.mean() < MEAN_LEVELS_TOLERANCE
     assert np.percentile(levels, 99) < P99_LEVELS_TOLERANCE
@@ -89,9 +99,15 @@ def test_phone_photo_is_upright_and_srgb_on_both_sides(tmp_path):
     photo = _phone_tagged_photo()
     path = tmp_path / "photo.jpg"
     path.write_bytes(photo)
-    stored = Image.open(io.BytesIO(image_prepare_upload(photo).jpeg))
+    # Kept as taken, with its orientation and colour profile (and nothing else): browsers and the worker's decode
+    # turn it upright and into sRGB.
+    stored_bytes = image_prepare_upload(photo).jpeg
+    with Image.open(io.BytesIO(stored_bytes)) as kept:
+        assert kept.info["icc_profile"] == swapped_primaries_profile()
+        assert dict(kept.getexif()) == {ExifTags.Base.Orientation: 6}
+    stored = decode_image(stored_bytes)
     assert stored.height > stored.width  # upright: portrait, as the picture was taken
-    for image in (stored, load_image(path, 64)):  # the stored copy; training's (and the worker's) decode
+    for image in (stored, load_image(path, 64)):  # the stored photo as shown; training's (and the worker's) decode
         corner = np.asarray(image.convert("RGB"), dtype=np.float64)[: image.height // 8, : image.width // 8]
         red, _, blue = corner.reshape(-1, 3).mean(axis=0)
         assert blue > 150 > red  # stored red under a red<->blue profile is blue in sRGB

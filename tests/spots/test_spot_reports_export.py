@@ -55,6 +55,23 @@ def test_check_report_pdf_with_review(alice, staff, private_media):
     assert SCREENING_AID.split(".")[0].split()[-1] in text
 
 
+def test_a_photo_kept_on_its_side_is_upright_in_the_report(alice, private_media):
+    """Phones store portrait photos on their side with EXIF orientation 6; the upload keeps them as taken, and PDF
+    viewers ignore EXIF, so the report places an upright copy."""
+    from PIL import ExifTags, Image
+
+    landscape_on_disk = Image.open(io.BytesIO(lesion_jpeg(400, 300)))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # shown turned a quarter: 300 wide, 400 high
+    buffer = io.BytesIO()
+    landscape_on_disk.save(buffer, format="JPEG", exif=exif)
+    check = prediction_create(user=alice, upload=buffer.getvalue())
+
+    reader = PdfReader(io.BytesIO(check_report_pdf(check=check)))
+    (placed,) = [image for page in reader.pages for image in page.images]
+    assert placed.image.size == (300, 400)
+
+
 def test_report_survives_characters_outside_latin1(alice, private_media):
     from spots.services import spot_create
 

@@ -14,7 +14,7 @@ from spots.models import Spot
 from spots.selectors import add_months, spot_checks, spot_due_on, spot_timeline
 from spots.services import prediction_move_to_spot, spot_create, spot_delete, spot_resolve_for_user, spot_update
 from tests.classifier.page_helpers import lesion_jpeg
-from tests.conftest import media_files
+from tests.conftest import media_files, row_files, stored_names
 
 
 @pytest.mark.parametrize(
@@ -127,7 +127,7 @@ def test_deleting_a_spot_deletes_its_checks_and_their_files(
     with django_capture_on_commit_callbacks(execute=True):
         assert spot_delete(spot=spot) == 2
     assert list(Prediction.objects.values_list("pk", flat=True)) == [unfiled.pk]
-    assert len(media_files(private_media)) == 2  # only the unfiled check's photo and thumbnail remain
+    assert stored_names(private_media) == row_files(unfiled) == {unfiled.image.name}  # only the unfiled photo
 
 
 def test_timeline_flags_a_higher_risk_and_ticked_changes(spot_with_checks):
