@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
@@ -135,6 +136,10 @@ def prediction_status(request: HttpRequest, pk: int) -> JsonResponse:
             "status": prediction.status,
             "finished": prediction.is_finished,
             "html": html,
+            # The result page shows its "where the model looked" toggle once there is a map to show.
+            "heatmap_url": (
+                reverse("classifier:prediction_heatmap", args=[prediction.pk]) if prediction.heatmap else None
+            ),
         }
     )
 

@@ -7,6 +7,25 @@
   // Wording meant only for pages whose script runs ("this page updates by itself") shows from here on.
   document.documentElement.classList.add("js");
 
+  // The result arrived while the page was open: offer its map (or drop the waiting toggle when there is none).
+  function showHeatmap(url) {
+    var toggle = document.getElementById("heatmap-toggle");
+    var overlay = document.querySelector(".heatmap-overlay");
+    var label = document.querySelector("label[for=heatmap-toggle]");
+    if (!toggle || !overlay || !label) {
+      return;
+    }
+    if (url) {
+      overlay.src = url;
+      toggle.hidden = false;
+      label.hidden = false;
+    } else {
+      toggle.remove();
+      label.remove();
+      overlay.remove();
+    }
+  }
+
   function watchResult(panel) {
     if (panel.dataset.finished === "true" || !window.fetch) {
       return;
@@ -43,6 +62,7 @@
           }
           if (data.finished) {
             panel.dataset.finished = "true";
+            showHeatmap(data.heatmap_url);
             var heading = panel.querySelector("h2");
             if (heading) {
               // Move focus to the verdict so keyboard and screen-reader users land on it.

@@ -237,17 +237,23 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     assert prediction.risk_level in {"low", "moderate", "high"}
     # The photo is really served (through the private view) and rendered.
     assert page.locator(".result-photo img").first.evaluate("img => img.complete && img.naturalWidth > 0")
-    # Issue 12: once loaded with the result, the page offers where the model looked (off until ticked, CSS only)
-    # and, in plain words, what else it could be.
-    page.reload()
+    # Issue 12: with the result, without a reload, the page offers where the model looked (off until ticked, CSS
+    # only) and, in plain words, what else it could be.
     heatmap = page.get_by_test_id("heatmap")
     expect(heatmap).to_be_hidden()
     page.get_by_label("Show where the model looked").check()
     expect(heatmap).to_be_visible()
-    assert heatmap.evaluate("img => img.complete && img.naturalWidth > 0")
+    expect(heatmap).to_have_js_property("complete", value=True)
+    assert heatmap.evaluate("img => img.naturalWidth > 0")
+    assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
+    page.get_by_label("Show where the model looked").uncheck()
     expect(page.get_by_test_id("other-possibilities")).to_contain_text("Other things this could be")
     expect(page.get_by_test_id("other-possibilities")).not_to_contain_text("%")
     _accessible(page, "result")
+    # Loaded afresh, the finished page offers the same toggle.
+    page.reload()
+    expect(heatmap).to_be_hidden()
+    expect(page.get_by_label("Show where the model looked")).to_be_visible()
     shows = {"model_version": prediction.model_version.version, "risk_level": prediction.risk_level}
     _shot(page, "result-desktop.png", docs_name="result-page.png", shows=shows)
     _result_page_does_not_jump(browser, context, page.url)
@@ -264,6 +270,9 @@ def test_sign_up_upload_watch_the_verdict_find_it_in_history_log_out(
     ):
         phone_page.goto(live_server.url + path)
         assert _fits_the_screen(phone_page), f"{path} scrolls sideways on a 375 px screen"
+        if name == "result-phone.png":  # the phone screenshot shows where the model looked
+            phone_page.get_by_label("Show where the model looked").check()
+            expect(phone_page.get_by_test_id("heatmap")).to_be_visible()
         _shot(phone_page, name, docs_name=docs_name, shows=shows)
         phone_page.set_viewport_size(NARROW_PHONE)
         assert _fits_the_screen(phone_page), f"{path} scrolls sideways on a 320 px screen"
