@@ -33,6 +33,32 @@ DIFFERENTIAL_C = 0.002
 class ExtraHeads:
     layers: dict[str, Any]  # output name -> Keras layer to call on the pooled features
     card: dict[str, Any]
+    differential_head: LinearHead | None = None  # calibrated; None when the data has no diagnoses
+
+
+def differential_metrics(
+    probabilities: np.ndarray, dx: Sequence[str | None], labels: Sequence[int], melanoma_scores: np.ndarray
+) -> dict[str, Any]:
+    """How the differential does on images with a known diagnosis: per-class recall of the most likely code, their
+    mean (balanced accuracy over the classes present), and the melanoma AUC of its `mel` column against the
+    melanoma output's on the same images (the melanoma output is the one the verdict rests on)."""
+    codes = list(DIAGNOSES)
+    truth = np.array([codes.index(code) if (code := diagnosis_code(value)) else -1 for value in dx])
+    known = truth >= 0
+    predicted = probabilities.argmax(axis=1)
+    recall = {
+        code: round(float((predicted[known & (truth == i)] == i).mean()), 3)
+        for i, code in enumerate(codes)
+        if (known & (truth == i)).any()
+    }
+    labels = np.asarray(labels)
+    return {
+        "images": int(known.sum()),
+        "balanced_accuracy": round(float(np.mean(list(recall.values()))), 3) if recall else None,
+        "recall": recall,
+        "melanoma_auc_of_differential": round(float(roc_auc(labels, probabilities[:, codes.index("mel")])), 4),
+        "melanoma_auc_of_melanoma_output": round(float(roc_auc(labels, melanoma_scores)), 4),
+    }
 
 
 def heatmap_branch(backbone_model: Any, direction: np.ndarray) -> Any:
@@ -86,15 +112,16 @@ def explain_heads(
         }
     }
     differential = _differential(run, train_features, val_features, head)
+    differential_head = None
     if differential is not None:
-        layers["differential"], card["differential"] = differential
+        layers["differential"], card["differential"], differential_head = differential
     layers["familiarity"], card["familiarity"] = _familiarity(train_features, val_features)
-    return ExtraHeads(layers=layers, card=card)
+    return ExtraHeads(layers=layers, card=card, differential_head=differential_head)
 
 
 def _differential(
     run: Any, train_features: np.ndarray, val_features: np.ndarray, melanoma_head: LinearHead
-) -> tuple[Any, dict[str, Any]] | None:
+) -> tuple[Any, dict[str, Any], LinearHead] | None:
     codes = list(DIAGNOSES)
     train_codes = [diagnosis_code(sample.dx) for sample in run.train_samples]
     val_codes = [diagnosis_code(sample.dx) for sample in run.val_samples]
@@ -149,7 +176,7 @@ def _differential(
             "unchanged by it (same weights with or without)."
         ),
     }
-    return calibrated.to_dense("differential"), section
+    return calibrated.to_dense("differential"), section, calibrated
 
 
 def _calibrate(logits: np.ndarray, targets: np.ndarray, n_classes: int) -> tuple[float, np.ndarray]:

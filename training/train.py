@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from training.calibration import choose_risk_levels, fit_platt, save_reliability
 from training.card import CardMetrics, DataSource, DataSummary, Licences, ModelCard, SourceMetrics, data_licence
 from training.card import threshold_rule as describe_threshold_rule
 from training.datasets import DataFolder, Dataset, Sample, load_dataset, load_datasets
+from training.explain_heads import differential_metrics
 from training.metrics import choose_threshold_by_source, compute_metrics, save_roc_curve
 from training.model import DEFAULT_CUT_LAYER
 from training.recipes import DEFAULT_RECIPE, Recipe, get_recipe
@@ -141,10 +143,12 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
     # cross-source folds and the final fit extract every image once.
     memo: dict[str, object] = {}
     cross_source: dict[str, SourceMetrics] = {}
+    differential_cross_source: dict[str, dict[str, Any]] = {}
     if config.cross_source:
         phase = time.perf_counter()
-        cross_source = _cross_source(config, recipe, dataset, class_names, melanoma_indices, normalisation, memo,
-                                     progress)  # fmt: skip
+        cross_source, differential_cross_source = _cross_source(
+            config, recipe, dataset, class_names, melanoma_indices, normalisation, memo, progress
+        )
         timings["cross_source_s"] = time.perf_counter() - phase
 
     val_labels = np.array([sample.label for sample in val_samples], dtype=np.int32)
@@ -214,7 +218,8 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
         calibration=calibration.to_card(),
         risk_levels=risk_levels.to_card(),
         threshold_candidates=candidates,
-        **{key: fitted.card_extras.get(key) for key in ("heatmap", "differential", "familiarity")},
+        **{key: fitted.card_extras.get(key) for key in ("heatmap", "familiarity")},
+        differential=_with_cross_source(fitted.card_extras.get("differential"), differential_cross_source),
     )
     # Written now: the external evaluation scores through the serving path, which reads the card from disk.
     card.write(model_dir)
@@ -254,16 +259,18 @@ def _cross_source(
     normalisation: Normalisation,
     memo: dict[str, object],
     progress: ProgressCallback | None,
-) -> dict[str, SourceMetrics]:
+) -> tuple[dict[str, SourceMetrics], dict[str, dict[str, Any]]]:
     """Leave each source out: fit on the others as train() would (split, weights, threshold rule), score it.
 
     The left-out source is scored on all of its images (the parts it was given); nothing of it is seen by the
-    fit or the threshold. The metrics are at the threshold that fold's recipe chose.
+    fit or the threshold. The metrics are at the threshold that fold's recipe chose. Second table: the fold's
+    differential on the left-out source (training.explain_heads.differential_metrics), when the recipe has one.
     """
     sources = sorted(dataset.roots)
     if len(sources) < 2:
         raise ValueError("Cross-source validation needs at least two data folders (--data, repeated).")
     table: dict[str, SourceMetrics] = {}
+    differential: dict[str, dict[str, Any]] = {}
     for index, left_out in enumerate(sources):
         notify(progress, "cross-source", index, len(sources))
         others = [sample for sample in dataset.samples if sample.source != left_out]
@@ -287,11 +294,21 @@ def _cross_source(
             target_sensitivity=config.target_sensitivity, confidence=config.threshold_confidence,
         )  # fmt: skip
         held_scores = fitted.score_samples(held)
-        table[left_out] = SourceMetrics.from_dict(
-            compute_metrics([sample.label for sample in held], held_scores, threshold)
-        )
+        held_labels = [sample.label for sample in held]
+        table[left_out] = SourceMetrics.from_dict(compute_metrics(held_labels, held_scores, threshold))
+        if fitted.differential_samples is not None:
+            differential[left_out] = differential_metrics(
+                fitted.differential_samples(held), [sample.dx for sample in held], held_labels, held_scores
+            )
     notify(progress, "cross-source", len(sources), len(sources))
-    return table
+    return table, differential
+
+
+def _with_cross_source(section: dict[str, Any] | None, table: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The card's differential section, with its left-out-source table when the run had one."""
+    if section is None or not table:
+        return section
+    return {**section, "cross_source": table}
 
 
 def _class_names(samples: Sequence[Sample], task: str, recipe: Recipe) -> tuple[list[str], list[int]]:

@@ -49,6 +49,14 @@ def test_cross_source_training_and_test_subset(two_sources, tmp_path, capsys):
     assert set(cross) == {"ham", "isic2017"}
     assert (cross["ham"]["n_images"], cross["isic2017"]["n_images"]) == (15, 18)
     assert all(0.0 <= cross[name]["roc_auc"] <= 1.0 for name in cross)
+    # The differential is measured on each left-out source too, beside the melanoma output on the same images.
+    differential = card["differential"]["cross_source"]
+    assert set(differential) == {"ham", "isic2017"}
+    for name, figures in differential.items():
+        assert figures["images"] == cross[name]["n_images"]
+        assert set(figures["recall"]) <= set(card["differential"]["codes"])
+        assert figures["balanced_accuracy"] == pytest.approx(np.mean(list(figures["recall"].values())), abs=1e-3)
+        assert figures["melanoma_auc_of_melanoma_output"] == pytest.approx(cross[name]["roc_auc"], abs=1e-4)
     assert "every validation source" in card["threshold_rule"]
     assert card["calibration"]["method"] == "platt"
     assert 0 < card["calibration"]["prevalence"] < 1

@@ -60,6 +60,9 @@ class Fitted:
     history: list[dict[str, float]] = field(default_factory=list)  # per epoch; empty for a closed-form fit
     # Card sections of the graph's extra outputs ("heatmap", "differential", "familiarity"); empty: none.
     card_extras: dict[str, Any] = field(default_factory=dict)
+    # Calibrated differential probabilities (images x training.explain_heads codes) of other images (cross-source);
+    # None: the recipe has no differential.
+    differential_samples: Callable[[Sequence[Sample]], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

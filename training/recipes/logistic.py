@@ -74,6 +74,10 @@ def fit(run: FitInputs) -> Fitted:
         features = _features(run, runner, samples, ("identity",), None)[0]
         return head.probabilities(features)[:, run.melanoma_indices].sum(axis=1)
 
+    def differential_samples(samples: Sequence[Sample]) -> np.ndarray:
+        assert extras.differential_head is not None  # noqa: S101 - only handed out when there is one
+        return extras.differential_head.probabilities(_features(run, runner, samples, ("identity",), None)[0])
+
     return Fitted(
         model=model,
         val_scores=head.probabilities(val_features)[:, run.melanoma_indices].sum(axis=1),
@@ -97,6 +101,7 @@ def fit(run: FitInputs) -> Fitted:
         },
         score_samples=score_samples,
         card_extras=extras.card,
+        differential_samples=differential_samples if extras.differential_head is not None else None,
     )
 
 
