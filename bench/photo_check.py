@@ -2,7 +2,8 @@
 
     python -m bench.photo_check                 # table on stdout (~2 minutes on 2 cores with ../shared/derm)
     python -m bench.photo_check --json          # the figures as JSON (what `photo_check_figures` returns)
-    python -m bench.photo_check --per-source 300  # at most N images per source and part (a quicker run)
+    python -m bench.photo_check --per-source 300  # at most N lesion images per source and part (a quicker run)
+    python -m bench.photo_check --model-dir models/mnv2-224-multisource-20261202  # the whole check, `unfamiliar` too
 
 The thresholds were chosen on the *development* part only: HAM10000 lesions whose lesion id hashes into the
 first half, half of scikit-image's bundled photos (`skimage.data`) and generated scenes of seeds 0-9. Every
@@ -39,7 +40,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from lesion_model.decode import ImageError, decode_image
+from lesion_model.preprocessing import to_model_input
 from lesion_model.quality import WORKING_SIZE, PhotoMeasures, QualityIssue, Thresholds, measure, run_checks
+from lesion_model.scorer import MelanomaScorer
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DERM = Path(os.environ.get("MELANOMA_SHARED_DERM", str(REPO.parent / "shared" / "derm")))
@@ -88,6 +91,7 @@ class Sample:
 class Measured:
     sample: Sample
     measures: PhotoMeasures
+    distance: float | None = None  # the model's feature distance (`unfamiliar`), when collected with a model
 
 
 # --- images -------------------------------------------------------------------------------------------------
@@ -302,10 +306,39 @@ LESION_VARIANTS: dict[str, tuple[Callable[[Image.Image, int], Image.Image], tupl
 # --- collecting and scoring ---------------------------------------------------------------------------------
 
 
-def collect(*, per_source: int | None = None, variants_per_source: int = 150) -> list[Measured]:
-    """Measure every sample once; thresholds can then be tried on the stored measures without decoding again."""
+def _non_lesions() -> Iterator[tuple[Sample, Image.Image]]:
+    """The scikit-image photos, the generated scenes and a 1536 x 1 strip, each with what counts as right."""
+    expected = (QualityIssue.NOT_A_LESION.value, "any_issue")
+    for part, name, image in skimage_photos():
+        yield Sample("skimage", part, "as_is", name, expected), image
+    for part, seeds in ((DEV, DEV_SCENE_SEEDS), (HELD_OUT, HELD_OUT_SCENE_SEEDS)):
+        for kind in SCENE_KINDS:
+            for seed in seeds:
+                yield Sample("scenes", part, kind, f"{kind}-{seed}", expected), scene(kind, seed)
+    # A 1536 x 1 strip (issue 12): measured from its real shape, not a working-size square.
+    strip = Image.fromarray(np.random.default_rng(0).integers(0, 255, (1, 1536, 3), dtype=np.uint8))
+    yield Sample("scenes", HELD_OUT, "strip", "strip-1536x1", ("not_a_lesion",)), strip
+
+
+def _distance(scorer: MelanomaScorer | None, image: Image.Image) -> float | None:
+    """The feature distance the worker computes after the pixel checks (classifier.inference), or None."""
+    if scorer is None:
+        return None
+    square = image.convert("RGB").resize((scorer.input_size, scorer.input_size), Image.Resampling.BILINEAR)
+    return scorer.analyse_array(to_model_input(square, scorer.normalisation)).distance
+
+
+def collect(
+    *, per_source: int | None = None, variants_per_source: int = 150, scorer: MelanomaScorer | None = None
+) -> list[Measured]:
+    """Measure every sample once; thresholds can then be tried on the stored measures without decoding again.
+    With a scorer, each sample also gets the model's feature distance (one run of the graph each)."""
     measured: list[Measured] = []
     counts: Counter[tuple[str, str]] = Counter()
+
+    def add(sample: Sample, image: Image.Image) -> None:
+        measured.append(Measured(sample, measure(image), _distance(scorer, image)))
+
     for source, part, path in lesion_files():
         key = (source, part)
         if per_source is not None and counts[key] >= per_source:
@@ -315,28 +348,29 @@ def collect(*, per_source: int | None = None, variants_per_source: int = 150) ->
             continue
         index = counts[key]
         counts[key] += 1
-        measured.append(Measured(Sample(source, part, "as_is", path.stem, ("pass",)), measure(image)))
+        add(Sample(source, part, "as_is", path.stem, ("pass",)), image)
         if index < variants_per_source:
             for variant, (transform, expected) in LESION_VARIANTS.items():
-                sample = Sample(source, part, variant, path.stem, expected)
-                measured.append(Measured(sample, measure(transform(image, index))))
-    for part, name, image in skimage_photos():
-        sample = Sample("skimage", part, "as_is", name, (QualityIssue.NOT_A_LESION.value, "any_issue"))
-        measured.append(Measured(sample, measure(image)))
-    for part, seeds in ((DEV, DEV_SCENE_SEEDS), (HELD_OUT, HELD_OUT_SCENE_SEEDS)):
-        for kind in SCENE_KINDS:
-            for seed in seeds:
-                sample = Sample("scenes", part, kind, f"{kind}-{seed}", (QualityIssue.NOT_A_LESION.value, "any_issue"))
-                measured.append(Measured(sample, measure(scene(kind, seed))))
-    # A 1536 x 1 strip (issue 12): measured from its real shape, not a working-size square.
-    strip = Image.fromarray(np.random.default_rng(0).integers(0, 255, (1, 1536, 3), dtype=np.uint8))
-    measured.append(Measured(Sample("scenes", HELD_OUT, "strip", "strip-1536x1", ("not_a_lesion",)), measure(strip)))
+                add(Sample(source, part, variant, path.stem, expected), transform(image, index))
+    for sample, image in _non_lesions():
+        add(sample, image)
     return measured
 
 
-def outcome(measures: PhotoMeasures, thresholds: Thresholds | None = None) -> str:
+def outcome(
+    measures: PhotoMeasures,
+    thresholds: Thresholds | None = None,
+    *,
+    distance: float | None = None,
+    unfamiliar_above: float | None = None,
+) -> str:
+    """The check's answer as the worker gives it: the pixel checks, then (with a distance) `unfamiliar`."""
     issue = run_checks(measures, thresholds=thresholds)
-    return "pass" if issue is None else issue.value
+    if issue is not None:
+        return issue.value
+    if distance is not None and unfamiliar_above is not None and distance > unfamiliar_above:
+        return QualityIssue.UNFAMILIAR.value
+    return "pass"
 
 
 def is_right(sample: Sample, result: str) -> bool:
@@ -345,13 +379,16 @@ def is_right(sample: Sample, result: str) -> bool:
     return result in sample.expected
 
 
-def figures(measured: list[Measured], thresholds: Thresholds | None = None) -> dict[str, Any]:
-    """The figures README and the model card report, per part, group and variant."""
+def figures(
+    measured: list[Measured], thresholds: Thresholds | None = None, *, unfamiliar_above: float | None = None
+) -> dict[str, Any]:
+    """The figures README and the model card report, per part, group and variant (with `unfamiliar_above`: the
+    whole check, the feature distance included)."""
     groups: dict[tuple[str, str, str], list[tuple[Sample, str]]] = defaultdict(list)
     for item in measured:
         sample = item.sample
         group = "lesions" if sample.source not in {"skimage", "scenes"} else sample.source
-        result = outcome(item.measures, thresholds)
+        result = outcome(item.measures, thresholds, distance=item.distance, unfamiliar_above=unfamiliar_above)
         groups[(sample.part, group, sample.variant)].append((sample, result))
         if group == "lesions":
             groups[(sample.part, f"lesions:{sample.source}", sample.variant)].append((sample, result))
@@ -374,12 +411,15 @@ def figures(measured: list[Measured], thresholds: Thresholds | None = None) -> d
                 "expected": "/".join(results[0][0].expected),
             }
         )
-    return {"thresholds": (thresholds or Thresholds()).__dict__, "rows": rows}
+    return {"thresholds": (thresholds or Thresholds()).__dict__, "unfamiliar_above": unfamiliar_above, "rows": rows}
 
 
-def photo_check_figures(*, per_source: int | None = None) -> dict[str, Any]:
-    """Collect and score in one call: the figures as `--json` prints them (for the model card)."""
-    return figures(collect(per_source=per_source))
+def photo_check_figures(*, per_source: int | None = None, model_dir: Path | None = None) -> dict[str, Any]:
+    """Collect and score in one call: the figures as `--json` prints them (for the model card). With a model folder:
+    the whole check as the worker runs it, its `unfamiliar` threshold (the card's) included."""
+    scorer = MelanomaScorer(model_dir) if model_dir is not None else None
+    threshold = scorer.familiarity.threshold if scorer is not None and scorer.familiarity is not None else None
+    return figures(collect(per_source=per_source, scorer=scorer), unfamiliar_above=threshold)
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -408,10 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.photo_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--per-source", type=int, help="at most N lesion images per source and part")
+    parser.add_argument("--model-dir", type=Path, help="also run the model's `unfamiliar` step (a model folder)")
     args = parser.parse_args(argv)
     if not SHARED_DERM.is_dir():
         print(f"note: {SHARED_DERM} not found: only non-lesion rows", file=sys.stderr)
-    result = photo_check_figures(per_source=args.per_source)
+    result = photo_check_figures(per_source=args.per_source, model_dir=args.model_dir)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

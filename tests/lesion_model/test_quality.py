@@ -195,3 +195,22 @@ def test_check_is_fast(lesions):
     for _ in range(10):
         check_photo(image)
     assert (time.perf_counter() - started) / 10 < 0.05
+
+
+def test_the_bench_scores_the_whole_check_with_the_models_distance(lesions):
+    """bench.photo_check --model-dir: a photo the pixel checks pass is `unfamiliar` beyond the card's distance, and
+    a pixel issue comes first."""
+    from bench.photo_check import Measured, Sample, figures, outcome
+
+    clear = measure(lesions[0].image)
+    assert outcome(clear, distance=20.0, unfamiliar_above=10.0) == "unfamiliar"
+    assert outcome(clear, distance=5.0, unfamiliar_above=10.0) == "pass"
+    assert outcome(measure(darkened(lesions[0].image)), distance=20.0, unfamiliar_above=10.0) == "too_dark"
+
+    measured = [
+        Measured(Sample("ph2", "held-out", "as_is", "a", ("pass",)), clear, distance=distance)
+        for distance in (1.0, 99.0)
+    ]
+    (row,) = figures(measured, unfamiliar_above=10.0)["rows"][:1]
+    assert row["refused"] == 0.5
+    assert row["reasons"] == {"unfamiliar": 1}
