@@ -104,8 +104,9 @@ def test_generated_photo_and_percentile():
 def test_load_counts_the_cpu_of_a_process_and_its_children():
     from bench.load import tree_cpu_s
 
-    # A child that burns ~0.3 s of CPU, then idles: its CPU counts for it and for us, its parent.
-    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\ntime.sleep(30)"
+    # A child that burns ~0.4 s of CPU, then idles: its CPU counts for it and for us, its parent. /proc counts
+    # user and system time in whole clock ticks, each rounded down: 0.3 s burnt once read as 0.29.
+    burn = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\ntime.sleep(30)"
     child = subprocess.Popen([sys.executable, "-c", burn])
     try:
         deadline = time.monotonic() + 20
