@@ -43,14 +43,17 @@ def _newest_model() -> Path:
 def speed(scorer: MelanomaScorer, jpeg: bytes, repeats: int) -> dict[str, float]:
     full: list[float] = []
     graph: list[float] = []
-    model_input = to_model_input(Image.open(io.BytesIO(jpeg)).convert("RGB"), scorer.normalisation)
+    size = scorer.input_size  # as the worker (classifier.inference): decode once, check, squash to the model's size
+    square = Image.open(io.BytesIO(jpeg)).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    model_input = to_model_input(square, scorer.normalisation)
     for _ in range(3):
         scorer.analyse_array(model_input)
     for _ in range(repeats):
         started = time.perf_counter()
-        decoded = decode_image(jpeg, draft_size=(WORKING_SIZE, WORKING_SIZE))
+        decoded = decode_image(jpeg, draft_size=(max(WORKING_SIZE, size),) * 2)
         check_photo(decoded)
-        analysis = scorer.analyse_array(to_model_input(decoded.resize((224, 224)), scorer.normalisation))
+        squashed = decoded.resize((size, size), Image.Resampling.BILINEAR)
+        analysis = scorer.analyse_array(to_model_input(squashed, scorer.normalisation))
         if analysis.heatmap is not None:
             heatmap_png(analysis.heatmap, (112, 84))
         full.append((time.perf_counter() - started) * 1000)
@@ -81,7 +84,9 @@ def familiarity(scorer: MelanomaScorer, limit: int) -> dict[str, Any]:
 
     def share(sources: list[Any]) -> dict[str, Any]:
         distances = [
-            scorer.analyse_array(preprocess_image(s, size=224, normalisation=scorer.normalisation)).distance
+            scorer.analyse_array(
+                preprocess_image(s, size=scorer.input_size, normalisation=scorer.normalisation)
+            ).distance
             for s in sources
         ]
         values = np.asarray([d for d in distances if d is not None])

@@ -61,7 +61,10 @@ def main() -> None:
     def seed_predict(data: bytes) -> float:
         image = Image.open(io.BytesIO(data)).convert("RGB").resize((size, size))
         pixels = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
-        return float(model.predict(pixels[None], verbose=0)[0][-1])
+        output = model.predict(pixels[None], verbose=0)
+        # A graph with named outputs (heatmap, differential, ...) answers a dict; the verdict is "probabilities".
+        probabilities = output["probabilities"] if isinstance(output, dict) else output
+        return float(probabilities[0][-1])
 
     results: dict[str, object] = {"model": origin, "input_size": size, "images": {}}
     first_prediction_s = None
