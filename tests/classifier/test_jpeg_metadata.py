@@ -120,3 +120,12 @@ def test_only_the_first_image_of_a_multi_picture_file_is_kept():
 def test_an_incomplete_jpeg_is_refused(damage):
     with pytest.raises(JpegStructureError):
         strip_jpeg_metadata(damage(_jpeg()))
+
+
+def test_stuffed_bytes_and_fill_bytes_are_image_data_not_markers():
+    """0xFF 0x00 in a scan is a stuffed 0xFF, 0xFF 0xD0-0xD7 a restart marker; 0xFF 0xFF is fill before a marker.
+    A megabyte of stuffed bytes is walked by one regex search, not byte by byte."""
+    scan_header = _segment(0xDA, bytes([1, 1, 0, 0, 63, 0]))
+    scan = b"\xff\x00" * 500_000 + b"\x12\xff\xd3\x34"
+    source = b"\xff\xd8" + _segment(0xFE, b"comment") + scan_header + scan + b"\xff\xff\xd9"
+    assert strip_jpeg_metadata(source) == b"\xff\xd8" + scan_header + scan + b"\xff\xd9"
