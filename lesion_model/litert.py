@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-# Measured by `make bench` on this 2-core host: MobileNetV2 224 takes ~12 ms with 1 thread and ~7 ms with 2,
-# and two worker processes x 2 threads kept the same throughput as x 1 (XNNPACK's pool yields when idle).
-# So 2 threads halve a single upload's wait at no cost under load. Override per host.
+# Measured by `make bench` on this 2-core host: MobileNetV2 224 takes ~12 ms with 1 thread and ~7 ms with 2, so 2
+# threads shorten a single upload's wait. Under load with as many worker processes as cores, 1 thread each is
+# better: with the 320 px model and the web on the same 2 cores (bench.load, 32 users, 2026-12-06) 25.1 verdicts/s
+# and 47 ms of worker CPU per photo against 21.5 and 56 ms with 2. Set it per host (docs/deploy.md).
 NUM_THREADS_ENV = "MELANOMA_INFERENCE_THREADS"
 DEFAULT_NUM_THREADS = 2
 PRIMARY_OUTPUT = "probabilities"
