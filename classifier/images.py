@@ -196,6 +196,12 @@ def downscale(image: Image.Image, max_side: int, *, thumbnail: bool = False) -> 
     return image
 
 
+def thumbnail_jpeg(image: Image.Image, max_side: int) -> bytes:
+    """The history thumbnail the worker makes for a photo kept as taken, as the upload's re-encoding path makes it:
+    long side at most `max_side`."""
+    return encode_jpeg(downscale(image, max_side, thumbnail=True), THUMBNAIL_QUALITY)
+
+
 def encode_jpeg(image: Image.Image, quality: int) -> bytes:
     """Baseline JPEG, no optimize pass (it costs ~25% more time for ~5% fewer bytes). Only what is passed here is
     written: `image.info` must be empty (image_prepare_upload clears it), as JPEG save falls back to it for the

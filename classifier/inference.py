@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image
 
-from classifier.images import THUMBNAIL_QUALITY, downscale, encode_jpeg, exif_orientation
+from classifier.images import exif_orientation, thumbnail_jpeg
 from classifier.models import ModelVersion
 from classifier.selectors import model_version_get_active
 from classifier.services.model_artifacts import model_version_local_dir
@@ -100,7 +100,7 @@ def predict_melanoma(image_bytes: bytes, *, thumbnail_side: int | None = None) -
     threshold = float(model_version.threshold)
     try:
         image, check, decoded = _decode_and_check(image_bytes, scorer)
-        thumbnail = _thumbnail(decoded, thumbnail_side)
+        thumbnail = thumbnail_jpeg(decoded, thumbnail_side) if thumbnail_side is not None else None
         if check.issue is not None:
             return InferenceResult(
                 score=None,
@@ -159,12 +159,6 @@ def overlay_size(image_bytes: bytes) -> tuple[int, int]:
 def unfamiliar(analysis: Analysis, scorer: MelanomaScorer) -> bool:
     """The photo check's last step: features far from every training image (the card's `familiarity`)."""
     return analysis.unfamiliar(scorer.familiarity)
-
-
-def _thumbnail(decoded: Image.Image, side: int | None) -> bytes | None:
-    if side is None:
-        return None
-    return encode_jpeg(downscale(decoded, side, thumbnail=True), THUMBNAIL_QUALITY)
 
 
 def _decode_and_check(image_bytes: bytes, scorer: MelanomaScorer) -> tuple[Image.Image | None, PhotoCheck, Image.Image]:

@@ -97,14 +97,14 @@ class PredictionFactory(factory.django.DjangoModelFactory):
 
 
 def _worker_thumbnail(prediction: Prediction) -> None:
-    from classifier.images import THUMBNAIL_QUALITY, downscale, encode_jpeg, stored_sizes
+    from classifier.images import stored_sizes, thumbnail_jpeg
     from classifier.services.prediction_runs import prediction_thumbnail_attach
     from lesion_model.decode import decode_image
 
     side = stored_sizes()[1]
     with prediction.image.open("rb") as stored:
         photo = decode_image(stored.read(), draft_size=(side, side))
-    prediction_thumbnail_attach(prediction.pk, encode_jpeg(downscale(photo, side, thumbnail=True), THUMBNAIL_QUALITY))
+    prediction_thumbnail_attach(prediction.pk, thumbnail_jpeg(photo, side))
 
 
 def api_token_for(user, **options) -> str:

@@ -138,17 +138,13 @@ def _differential(
     logits = val_features[val_known].astype(np.float64) @ raw.kernel + raw.bias
     temperature, shift = _calibrate(logits, val_targets[val_known], len(codes))
     calibrated = LinearHead(kernel=raw.kernel / temperature, bias=raw.bias / temperature + shift)
-    probabilities = calibrated.probabilities(val_features[val_known])
-    predicted = probabilities.argmax(axis=1)
+    all_probabilities = calibrated.probabilities(val_features)
+    probabilities = all_probabilities[val_known]
     truth = val_targets[val_known]
-    recall = {
-        code: round(float((predicted[truth == i] == i).mean()), 3) for i, code in enumerate(codes) if (truth == i).any()
-    }
-    labels = run.val_labels
-    melanoma_auc = float(
-        roc_auc(labels, melanoma_head.probabilities(val_features)[:, run.melanoma_indices].sum(axis=1))
+    melanoma_scores = melanoma_head.probabilities(val_features)[:, run.melanoma_indices].sum(axis=1)
+    validation = differential_metrics(
+        all_probabilities, [sample.dx for sample in run.val_samples], run.val_labels, melanoma_scores
     )
-    all_mel = calibrated.probabilities(val_features)[:, codes.index("mel")]
     section = {
         "output": "differential",
         "codes": codes,
@@ -162,14 +158,10 @@ def _differential(
             "bias": [round(float(value), 4) for value in shift],
         },
         "validation": {
-            "images": int(val_known.sum()),
-            "balanced_accuracy": round(float(np.mean(list(recall.values()))), 3),
-            "recall": recall,
+            **validation,
             "log_loss": round(
                 float(-np.mean(np.log(np.clip(probabilities[np.arange(truth.size), truth], 1e-12, 1)))), 4
             ),
-            "melanoma_auc_of_differential": round(float(roc_auc(labels, all_mel)), 4),
-            "melanoma_auc_of_melanoma_output": round(melanoma_auc, 4),
         },
         "note": (
             "A separate head fitted after the melanoma head on the same frozen features: the melanoma output is "
