@@ -92,7 +92,9 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
             "melanoma_auc_of_differential", "melanoma_auc_of_melanoma_output",
         }  # fmt: skip
         assert validation["balanced_accuracy"] == pytest.approx(np.mean(list(validation["recall"].values())), abs=1e-3)
-        assert validation["melanoma_auc_of_melanoma_output"] == pytest.approx(card["metrics"]["validation"]["roc_auc"], abs=1e-4)
+        assert validation["melanoma_auc_of_melanoma_output"] == pytest.approx(
+            card["metrics"]["validation"]["roc_auc"], abs=1e-4
+        )
         assert card["familiarity"]["threshold"] > 0
         analysis = scorer.analyse_array(scorer.preprocess(sorted(data.rglob("*.jpg"))[0]))
         grid = card["heatmap"]["grid"]
