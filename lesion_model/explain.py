@@ -114,12 +114,37 @@ def trim_edges(heat: np.ndarray) -> np.ndarray:
     return trimmed
 
 
+# The finest layer in the map (stride 8) puts single-cell peaks on hairs, bubbles and a lesion's sharp edge; the
+# evidence that matters is where the map is hot over an area. A Gaussian of 0.05 of the map's side (2 cells of 40
+# at 320 px) is applied before the hottest point is taken and before display. Chosen on the odd-numbered half of
+# PH2 with the 320 px model (pointing 0.84 unsmoothed, 0.95 / 0.99 / 0.99 / 0.98 at 1 / 1.5 / 2 / 3 cells); the
+# even half, not used for the choice, went from 0.88 to 0.92.
+SMOOTHING_SHARE = 0.05
+
+
+def smooth(heat: np.ndarray, share: float = SMOOTHING_SHARE) -> np.ndarray:
+    """`heat` blurred by a separable Gaussian of sigma = share x its side (edges extended, so the mean is kept
+    away from the rim)."""
+    sigma = share * max(heat.shape)
+    if sigma < 0.5:
+        return heat
+    radius = int(np.ceil(3 * sigma))
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-(offsets**2) / (2 * sigma**2))
+    kernel /= kernel.sum()
+    padded = np.pad(heat, radius, mode="edge")
+    # Rows then columns: two 1-D passes as sliding dot products.
+    rows = np.lib.stride_tricks.sliding_window_view(padded, kernel.size, axis=0) @ kernel
+    return np.lib.stride_tricks.sliding_window_view(rows, kernel.size, axis=1) @ kernel
+
+
 def normalise_heatmap(heat: np.ndarray) -> np.ndarray:
-    """Evidence for melanoma scaled to 0..1 (max 1; all zero for a flat map), the frame's rim left cold."""
+    """Evidence for melanoma, smoothed and scaled to 0..1 (max 1; all zero for a flat map), the frame's rim left
+    cold."""
     heat = np.nan_to_num(np.asarray(heat, dtype=np.float64).squeeze(), nan=0.0, posinf=0.0, neginf=0.0)
     if heat.ndim != 2:
         raise ValueError(f"A heatmap is 2-D; got shape {heat.shape}.")
-    heat = trim_edges(heat)
+    heat = smooth(trim_edges(heat))
     # Relative to the map's own range: what matters is where it looked, not how strongly.
     shifted = heat - heat.min()
     top = shifted.max()

@@ -18,6 +18,7 @@ from lesion_model.explain import (
     heatmap_png,
     normalise_heatmap,
     pointing_hit,
+    smooth,
     top_differential,
 )
 
@@ -99,3 +100,26 @@ def test_the_frames_rim_is_left_cold():
     mask = np.zeros((28, 28), dtype=bool)
     mask[10:18, 10:18] = True
     assert pointing_hit(heat, mask)
+
+
+def test_a_broad_hot_area_beats_a_single_hot_cell():
+    """A one-cell spike (a hair, a bubble) is not where the model looked; an area of evidence is."""
+    heat = np.zeros((40, 40))
+    heat[10, 10] = 6.0
+    heat[24:31, 24:31] = 4.0
+    values = normalise_heatmap(heat)
+    y, x = np.unravel_index(values.argmax(), values.shape)
+    assert 24 <= y < 31
+    assert 24 <= x < 31
+    mask = np.zeros((40, 40), dtype=bool)
+    mask[24:31, 24:31] = True
+    assert pointing_hit(heat, mask)
+
+
+def test_smoothing_keeps_a_flat_map_flat_and_the_level_of_a_ramp():
+    assert np.allclose(smooth(np.full((40, 40), 3.0)), 3.0)
+    ramp = np.tile(np.arange(40, dtype=np.float64), (40, 1))
+    smoothed = smooth(ramp)
+    assert smoothed.shape == ramp.shape
+    assert np.allclose(smoothed[:, 10:30], ramp[:, 10:30])  # a linear slope is its own blur away from the edges
+    assert np.array_equal(smooth(np.eye(4)), np.eye(4))  # a 4-cell map is too small to blur
