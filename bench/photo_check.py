@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import io
 import json
 import os
 import sys
@@ -43,6 +42,7 @@ from lesion_model.decode import ImageError, decode_image
 from lesion_model.preprocessing import to_model_input
 from lesion_model.quality import WORKING_SIZE, PhotoMeasures, QualityIssue, Thresholds, measure, run_checks
 from lesion_model.scorer import MelanomaScorer
+from training.camera import SIMULATIONS, camera_like, smooth_noise
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DERM = Path(os.environ.get("MELANOMA_SHARED_DERM", str(REPO.parent / "shared" / "derm")))
@@ -149,12 +149,6 @@ def skimage_photos() -> Iterator[tuple[str, str, Image.Image]]:
             yield part, f"{name}-crop{corner}", image.crop((left, top, left + side, top + side))
 
 
-def _smooth_noise(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
-    noise = Image.fromarray((rng.random((size, size)) * 255).astype(np.uint8), mode="L")
-    smooth = np.asarray(noise.filter(ImageFilter.GaussianBlur(scale)), dtype=np.float32)
-    return (smooth - smooth.mean()) / max(1e-3, smooth.std())
-
-
 def _solid(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
     return np.broadcast_to(rng.uniform(0, 255, 3), (*xx.shape, 3))
 
@@ -172,7 +166,7 @@ def _skin_only(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.n
     """Bare skin, no lesion."""
     red = rng.uniform(150, 235)
     tone = np.array([red, red * rng.uniform(0.72, 0.82), red * rng.uniform(0.6, 0.7)])
-    texture = 1 + 0.04 * _smooth_noise(rng, xx.shape[0], 8)
+    texture = 1 + 0.04 * smooth_noise(rng, xx.shape[0], 8)
     return tone * texture[..., None] + rng.normal(0, 3, (*xx.shape, 3))
 
 
@@ -181,7 +175,7 @@ def _landscape(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.n
     sky = np.array([110, 160, 230]) * rng.uniform(0.8, 1.1)
     ground = np.array([70, 130, 50]) * rng.uniform(0.7, 1.2)
     pixels = np.where((yy < rng.uniform(0.3, 0.7))[..., None], sky, ground)
-    return pixels * (1 + 0.08 * _smooth_noise(rng, xx.shape[0], 3))[..., None]
+    return pixels * (1 + 0.08 * smooth_noise(rng, xx.shape[0], 3))[..., None]
 
 
 def _shapes(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
@@ -256,40 +250,6 @@ def overexposed(image: Image.Image, gain: float = 3.0) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(image, dtype=np.float32) * gain, 0, 255).astype(np.uint8))
 
 
-def _skin_tone(pixels: np.ndarray) -> np.ndarray:
-    """The photo's skin colour: the median of its lighter half (vignette excluded)."""
-    luminance = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    valid = luminance > 40
-    lighter = valid & (luminance >= np.median(luminance[valid] if valid.any() else luminance))
-    return np.median(pixels[lighter], axis=0) if lighter.any() else np.array([200, 160, 140], dtype=np.float32)
-
-
-def camera_like(image: Image.Image, *, seed: int, scale: float = 0.55, defocus: float = 1.0) -> Image.Image:
-    """A phone close-up simulated from a dermoscopic image: the lesion's middle, smaller, in a wider frame of skin
-    of its own tone (with texture), unevenly lit, mildly defocused, JPEG-compressed."""
-    rng = np.random.default_rng(seed)
-    pixels = np.asarray(image, dtype=np.float32)
-    size = WORKING_SIZE
-    tone = _skin_tone(pixels)
-    canvas = tone * (1 + 0.03 * _smooth_noise(rng, size, 6))[..., None] + rng.normal(0, 2.5, (size, size, 3))
-    inner = int(size * scale)
-    # The middle of the dermoscopic field (no black corners), faded into the skin at its edge.
-    patch = np.asarray(image.crop((28, 28, size - 28, size - 28)).resize((inner, inner)), dtype=np.float32)
-    yy, xx = np.mgrid[0:inner, 0:inner].astype(np.float32) / inner - 0.5
-    alpha = np.clip((0.5 - np.sqrt(xx**2 + yy**2)) / 0.12, 0, 1)[..., None]
-    top, left = rng.integers(size // 10, size - inner - size // 10 + 1, 2)
-    region = canvas[top : top + inner, left : left + inner]
-    canvas[top : top + inner, left : left + inner] = alpha * patch + (1 - alpha) * region
-    angle = rng.uniform(0, 2 * np.pi)
-    ramp = (np.cos(angle) * np.mgrid[0:size, 0:size][1] + np.sin(angle) * np.mgrid[0:size, 0:size][0]) / size
-    light = 0.7 + 0.35 * (ramp - ramp.min()) / max(1e-3, np.ptp(ramp))
-    lit = Image.fromarray(np.clip(canvas * light[..., None], 0, 255).astype(np.uint8))
-    lit = lit.filter(ImageFilter.GaussianBlur(defocus))
-    buffer = io.BytesIO()
-    lit.save(buffer, format="JPEG", quality=85)
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-
-
 LESION_VARIANTS: dict[str, tuple[Callable[[Image.Image, int], Image.Image], tuple[str, ...]]] = {
     "blur4": (lambda image, _seed: blurred(image, 4.0), (QualityIssue.BLURRY.value,)),
     "blur6": (lambda image, _seed: blurred(image, 6.0), (QualityIssue.BLURRY.value,)),
@@ -298,8 +258,11 @@ LESION_VARIANTS: dict[str, tuple[Callable[[Image.Image, int], Image.Image], tupl
         lambda image, _seed: overexposed(image),
         (QualityIssue.TOO_BRIGHT.value, QualityIssue.GLARE.value),
     ),
-    "camera": (lambda image, seed: camera_like(image, seed=seed), ("pass",)),
-    "camera_far": (lambda image, seed: camera_like(image, seed=seed, scale=0.4, defocus=1.2), ("pass",)),
+    "camera": (lambda image, seed: camera_like(image, seed=seed, conditions=SIMULATIONS["camera"]), ("pass",)),
+    "camera_far": (
+        lambda image, seed: camera_like(image, seed=seed, conditions=SIMULATIONS["camera_far"]),
+        ("pass",),
+    ),
 }
 
 

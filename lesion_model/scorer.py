@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from lesion_model.calibration import Interpretation, calibration_from_card, interpret, risk_levels_from_card
 from lesion_model.decode import ImageError, ImageSource
 from lesion_model.explain import Familiarity, familiarity_distance, top_differential
 from lesion_model.litert import PRIMARY_OUTPUT, LiteRTModel, ModelFileError
 from lesion_model.model_card import TFLITE_FILENAME, ModelCardError, read_model_card
-from lesion_model.preprocessing import Normalisation, preprocess_image
+from lesion_model.preprocessing import Normalisation, load_image, preprocess_image, to_model_input
 
 ProgressCallback = Callable[[int, int], None]  # (images done, images in all)
 # Decoding and resizing dominate (a 512 px JPEG decodes slower than MobileNetV2 runs), and Pillow releases
@@ -130,15 +131,27 @@ class ScoredFile:
     error: str | None = None
 
 
+# Changes a decoded image (model-size square, RGB) before scoring: evaluation's simulated conditions.
+ImageTransform = Callable[[Path, Image.Image], Image.Image]
+
+
 def score_files(
-    scorer: MelanomaScorer, paths: Sequence[Path], *, progress: ProgressCallback | None = None
+    scorer: MelanomaScorer,
+    paths: Sequence[Path],
+    *,
+    progress: ProgressCallback | None = None,
+    transform: ImageTransform | None = None,
 ) -> list[ScoredFile]:
-    """Score every file; a file that cannot be read gets its reason instead of a probability."""
+    """Score every file; a file that cannot be read gets its reason instead of a probability. With `transform`,
+    each image is decoded at the model's size, transformed, then scored."""
     results: list[ScoredFile] = []
 
     def prepare(path: Path) -> tuple[Path, Any]:
         try:
-            return path, scorer.preprocess(path)
+            if transform is None:
+                return path, scorer.preprocess(path)
+            image = transform(path, load_image(path, scorer.input_size))
+            return path, to_model_input(image, scorer.normalisation)
         except (ImageError, OSError) as error:
             return path, error
 

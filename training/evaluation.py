@@ -9,10 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from lesion_model.model_card import ModelCardError
-from lesion_model.scorer import NON_FINITE_SCORE, MelanomaScorer, ProgressCallback, score_files
+from lesion_model.scorer import NON_FINITE_SCORE, ImageTransform, MelanomaScorer, ProgressCallback, score_files
+from training.camera import SIMULATIONS, camera_like
 from training.datasets import BadImage, Dataset, DatasetError, format_problems
 from training.metrics import compute_metrics, save_roc_curve
+from training.seeds import image_seed
 
 
 def evaluate_model_dir(
@@ -23,14 +27,18 @@ def evaluate_model_dir(
     roc_curve_path: Path | None = None,
     progress: ProgressCallback | None = None,
     num_threads: int | None = None,
+    simulate: str | None = None,
 ) -> dict[str, Any]:
-    """Metrics of the model in `model_dir` on `dataset`, at the card's threshold unless one is given.
+    """Metrics of the model in `model_dir` on `dataset`, at the card's threshold unless one is given; with
+    `simulate` (a name in training.camera.SIMULATIONS), on every image turned into a simulated phone close-up.
 
     An image that passed the dataset checks but fails to decode fully (a truncated JPEG) is an error:
     leaving it out would quietly change the figures.
     """
     scorer = MelanomaScorer(Path(model_dir), num_threads=num_threads)
-    scored = score_files(scorer, [sample.path for sample in dataset.samples], progress=progress)
+    transform = simulation(simulate) if simulate else None
+    paths = [sample.path for sample in dataset.samples]
+    scored = score_files(scorer, paths, progress=progress, transform=transform)
     broken = sum(1 for result in scored if result.error == NON_FINITE_SCORE)
     if broken:
         raise ModelCardError(
@@ -51,7 +59,21 @@ def evaluate_model_dir(
         "data": {source: str(root) for source, root in dataset.roots.items()},
         "layouts": dict(dataset.layouts),
         "skipped_images": len(dataset.skipped),
+        **({"simulate": simulate} if simulate else {}),
     }
+
+
+def simulation(name: str) -> ImageTransform:
+    """The image transform for `evaluate_model --simulate NAME`: each image's own seed (from its path), so a rerun
+    and every model see the same simulated photos."""
+    if name not in SIMULATIONS:
+        raise ValueError(f"Unknown simulation {name!r}: use one of {', '.join(SIMULATIONS)}.")
+    conditions = SIMULATIONS[name]
+
+    def transform(path: Path, image: Image.Image) -> Image.Image:
+        return camera_like(image, seed=image_seed(path, 0), conditions=conditions)
+
+    return transform
 
 
 MASK_SUFFIX = "_lesion.png"  # PH2: masks/IMD002_lesion.png for jpeg/IMD002.jpg

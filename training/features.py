@@ -24,7 +24,9 @@ from PIL import Image
 from lesion_model.litert import LiteRTModel
 from lesion_model.preprocessing import Normalisation, load_image, shades_of_gray, to_model_input
 from training.augment import AugmentConfig, jitter_colour
+from training.camera import random_camera
 from training.datasets import Sample
+from training.seeds import image_seed
 
 # (layer name, pooling). Layer names are Keras's MobileNetV2 names, shared by the torchvision-converted graph.
 FEATURE_LAYERS: tuple[tuple[str, str], ...] = (
@@ -41,8 +43,12 @@ FEATURE_LAYERS: tuple[tuple[str, str], ...] = (
 # clinics and cameras, so the head learns from colour-constant and colour-jittered copies too (on
 # isic-sample, a different source, this raised AUC from 0.71 to 0.75 at equal validation AUC). No 90-degree
 # rotations: HAM10000's images were squashed from 600x450 to 224x224, and a rotation would turn the
-# horizontal squash vertical (rotated views lowered isic-sample AUC by 0.06).
-VIEWS = ("identity", "flip_horizontal", "flip_vertical", "rotate_180", "shades_of_gray", "colour")
+# horizontal squash vertical (rotated views lowered isic-sample AUC by 0.06). "camera" is the lesion as a phone
+# would show it (training.camera.random_camera): smaller in a wider frame of skin, unevenly lit, defocused.
+VIEWS = ("identity", "flip_horizontal", "flip_vertical", "rotate_180", "shades_of_gray", "colour", "camera")
+# Views drawn at random (from a generator seeded by the image's path, so the same image gets the same view in
+# every fit of a run, and cross-source folds can share extracted features).
+RANDOM_VIEWS = frozenset({"colour", "camera"})
 
 COLOUR_JITTER = AugmentConfig(brightness=0.2, contrast=0.2, saturation=0.3, hue=0.03, channel_gain=0.15, gamma=0.2)
 
@@ -76,10 +82,12 @@ def apply_view(pixels: np.ndarray, view: str, rng: np.random.Generator | None = 
         return np.ascontiguousarray(pixels[::-1, ::-1])
     if view == "shades_of_gray":
         return np.rint(shades_of_gray(pixels.astype(np.float32))).astype(np.uint8)
+    if view in RANDOM_VIEWS and rng is None:
+        raise ValueError(f"The {view!r} view is random: pass an rng.")
     if view == "colour":
-        if rng is None:
-            raise ValueError("The 'colour' view is random: pass an rng.")
         return np.asarray(jitter_colour(Image.fromarray(pixels), rng, COLOUR_JITTER))
+    if view == "camera":
+        return np.asarray(random_camera(Image.fromarray(pixels), rng))
     raise ValueError(f"Unknown view {view!r}: use one of {', '.join(VIEWS)}.")
 
 
@@ -101,7 +109,7 @@ def extract(
     image_size: int,
     normalisation: Normalisation,
     views: Sequence[str] = ("identity",),
-    rng: np.random.Generator | None = None,
+    seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Outputs of `run` for every sample and view: (len(views), len(samples), dim) float32.
@@ -109,8 +117,9 @@ def extract(
     Images are decoded once and reused for every view; decoding overlaps with inference on a second thread.
     """
 
-    # One generator per image, drawn up front: the views do not depend on thread timing.
-    seeds = (rng or np.random.default_rng(0)).integers(0, 2**32, size=len(samples))
+    # One generator per image, from the seed and the image's path: a random view does not depend on thread timing,
+    # on which other images are in the call, or on how many fits came before.
+    seeds = [image_seed(sample.path, seed) for sample in samples]
 
     def inputs_of(item: tuple[Sample, int]) -> list[np.ndarray]:
         sample, seed = item

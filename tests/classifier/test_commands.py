@@ -87,6 +87,34 @@ def test_evaluate_model_table_and_roc_curve(active_model, tmp_path):
     assert roc.read_bytes().startswith(b"\x89PNG")
 
 
+def test_evaluate_model_simulated_camera_photos(active_model, tmp_path):
+    """--simulate scores every image as a phone close-up: the same images, other pixels, so other scores."""
+    data = make_class_folders(tmp_path / "data", classes={"melanoma": 3, "nevus": 5})
+
+    plain = json.loads(run("evaluate_model", "--data", str(data), "--json")[0])
+    simulated = json.loads(run("evaluate_model", "--data", str(data), "--simulate", "camera", "--json")[0])
+    again = json.loads(run("evaluate_model", "--data", str(data), "--simulate", "camera", "--json")[0])
+
+    assert simulated["simulate"] == "camera"
+    assert "simulate" not in plain
+    assert simulated["n_images"] == plain["n_images"] == 8
+    assert simulated["brier"] != plain["brier"]  # the scores changed
+    assert again["brier"] == simulated["brier"]  # each image's simulation is seeded by its path
+    table, _ = run("evaluate_model", "--data", str(data), "--simulate", "camera_far")
+    assert "simulated: camera_far" in table
+
+
+def test_evaluate_model_simulation_is_never_recorded_as_a_test_figure(active_model, tiny_model_dir, tmp_path):
+    data = make_class_folders(tmp_path / "data", classes={"melanoma": 1, "nevus": 1})
+    card_before = (tiny_model_dir / "model_card.json").read_text()
+
+    with pytest.raises(CommandError, match="--simulate cannot be combined"):
+        run("evaluate_model", "--data", str(data), "--simulate", "camera", "--record-test", "x")
+    with pytest.raises(CommandError, match="--simulate cannot be combined"):
+        run("evaluate_model", "--data", str(data), "--simulate", "camera", "--masks")
+    assert (tiny_model_dir / "model_card.json").read_text() == card_before
+
+
 def test_evaluate_model_named_version(active_model, tiny_model_template, tmp_path):
     other_dir = shutil.copytree(tiny_model_template, tmp_path / "other")
     card = json.loads((other_dir / "model_card.json").read_text())
@@ -298,6 +326,18 @@ def test_train_model_bad_data_is_a_command_error(tmp_path):
     with pytest.raises(CommandError, match="is empty"):
         run("train_model", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "models"))
     assert set(ModelVersion.objects.values_list("version", flat=True)) == rows_before
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize(
+    ("views", "message"),
+    [("identity,sideways", "unknown view sideways"), ("identity,identity", "named twice"), (" , ", "none given")],
+)
+def test_train_model_bad_views_are_a_command_error(tmp_path, views, message):
+    data = make_ham10000(tmp_path / "ham", n_lesions=4, images_per_lesion=1)
+
+    with pytest.raises(CommandError, match=message):
+        run("train_model", "--data", str(data), "--views", views, "--out", str(tmp_path / "models"))
     assert not (tmp_path / "models").exists()
 
 

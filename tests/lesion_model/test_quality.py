@@ -15,7 +15,6 @@ from PIL import Image, ImageDraw
 from bench.photo_check import (
     SHARED_DERM,  # noqa: E402 - ../shared/derm, or MELANOMA_SHARED_DERM
     blurred,
-    camera_like,
     darkened,
     overexposed,
     scene,
@@ -32,6 +31,7 @@ from lesion_model.quality import (
     run_checks,
     with_extra,
 )
+from training.camera import SIMULATIONS, camera_like
 
 SHARED_PH2 = SHARED_DERM / "ph2"
 
@@ -81,9 +81,9 @@ def test_clear_lesion_photos_pass(lesions):
 def test_camera_like_close_ups_pass(lesions):
     """Smaller in a wider frame of skin, mildly defocused, unevenly lit: most people have no dermatoscope."""
     for seed, lesion in enumerate(lesions):
-        for scale, defocus in ((0.55, 1.0), (0.4, 1.2)):
-            result = check_photo(camera_like(lesion.image, seed=seed, scale=scale, defocus=defocus))
-            assert result.passed, (scale, result.measures)
+        for name, conditions in SIMULATIONS.items():
+            result = check_photo(camera_like(lesion.image, seed=seed, conditions=conditions))
+            assert result.passed, (name, result.measures)
 
 
 @pytest.mark.parametrize("sigma", [4.0, 6.0])

@@ -6,6 +6,7 @@ from PIL import Image
 
 from lesion_model.preprocessing import Normalisation, load_image, to_model_input
 from tests.derm_fixtures import make_ham10000
+from training.datasets import load_dataset
 from training.features import VIEWS, apply_view, extract
 from training.linear_head import fit_logistic_head
 
@@ -46,6 +47,11 @@ def test_colour_views():
     assert not np.array_equal(jittered, pixels)
     with pytest.raises(ValueError, match="rng"):
         apply_view(pixels, "colour")
+    camera = apply_view(pixels, "camera", np.random.default_rng(1))
+    assert camera.shape == pixels.shape  # the lesion smaller in a frame of skin, at the same size
+    assert not np.array_equal(camera, pixels)
+    with pytest.raises(ValueError, match="rng"):
+        apply_view(pixels, "camera")
     with pytest.raises(ValueError, match="Unknown view 'rotate_90'"):
         apply_view(pixels, "rotate_90")
     assert set(VIEWS) >= {"identity", "shades_of_gray"}
@@ -75,8 +81,6 @@ def test_half_strength_colour_constancy_lies_between_none_and_full():
 
 
 def test_extract_keeps_sample_and_view_order(tmp_path):
-    from training.datasets import load_dataset
-
     samples = load_dataset(make_ham10000(tmp_path / "ham", n_lesions=5, images_per_lesion=1)).samples
     spec = Normalisation()
 
@@ -131,3 +135,20 @@ def test_head_gives_an_unseen_class_no_probability():
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="single class"):
         fit_logistic_head(features, np.zeros(60, dtype=int), n_classes=2, c=1.0)
+
+
+def test_a_random_view_of_an_image_does_not_depend_on_the_other_images(tmp_path):
+    """Seeded by the image's path: cross-source folds extract a subset and must get the same camera view."""
+    samples = load_dataset(make_ham10000(tmp_path / "ham", n_lesions=4, images_per_lesion=1)).samples
+    spec = Normalisation()
+
+    def channel_means(model_input: np.ndarray) -> np.ndarray:
+        return model_input.mean(axis=(0, 1))
+
+    views = ("camera", "colour")
+    everything = extract(channel_means, samples, image_size=32, normalisation=spec, views=views)
+    last_only = extract(channel_means, samples[-1:], image_size=32, normalisation=spec, views=views)
+    other_seed = extract(channel_means, samples[-1:], image_size=32, normalisation=spec, views=views, seed=1)
+
+    np.testing.assert_array_equal(everything[:, -1], last_only[:, 0])
+    assert not np.array_equal(everything[:, -1], other_seed[:, 0])

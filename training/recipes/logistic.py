@@ -132,31 +132,24 @@ def _features(
     views: tuple[str, ...],
     progress: Callable[[int], None] | None,
 ) -> np.ndarray:
-    """(views, samples, dim) features; each (image, view) is extracted once per train() call.
-
-    The memo holds deterministic views only: a random view ("colour") is drawn afresh on every call.
-    """
+    """(views, samples, dim) features; each (image, view) is extracted once per train() call (a random view is
+    seeded by the image's path, so every fit of the call sees the same one)."""
     memo: dict[tuple[Path, str], np.ndarray] = run.memo.setdefault("features", {})
-    cacheable = "colour" not in views
-    missing = [sample for sample in samples if not cacheable or any((sample.path, v) not in memo for v in views)]
-    fresh: dict[tuple[Path, str], np.ndarray] = {}
+    missing = [sample for sample in samples if any((sample.path, v) not in memo for v in views)]
     if missing:
         started = time.perf_counter()
         extracted = extract(
             runner, missing, image_size=run.config.image_size, normalisation=run.normalisation, views=views,
-            rng=run.rng, progress=progress,
+            seed=run.config.seed, progress=progress,
         )  # fmt: skip
         run.memo["extract_s"] = run.memo.get("extract_s", 0.0) + time.perf_counter() - started
         run.memo["extracted"] = run.memo.get("extracted", 0) + len(missing) * len(views)
         for view_index, view in enumerate(views):
             for sample_index, sample in enumerate(missing):
-                fresh[(sample.path, view)] = extracted[view_index, sample_index]
-        if cacheable:
-            memo.update(fresh)
+                memo[(sample.path, view)] = extracted[view_index, sample_index]
     if progress is not None and len(missing) < len(samples):
         progress((len(samples) - len(missing)) * len(views))
-    lookup = memo if cacheable else fresh
-    return np.stack([np.stack([lookup[(sample.path, view)] for sample in samples]) for view in views])
+    return np.stack([np.stack([memo[(sample.path, view)] for sample in samples]) for view in views])
 
 
 # "auto" fits melanoma vs rest: the 7-diagnosis fit was no better on validation or isic-sample AUC.

@@ -73,6 +73,12 @@ class Command(ModelCommand):
         parser.add_argument(
             "--record-masks", action="store_true", help="store the --masks figures in the card's heatmap section"
         )
+        parser.add_argument(
+            "--simulate",
+            choices=("camera", "camera_far"),
+            help="score every image as a simulated phone close-up (training/camera.py): the lesion at 55 %% "
+            "(camera_far: 40 %%) of the frame in skin, uneven light, defocus, JPEG",
+        )
         parser.add_argument("--seed", type=int, help="split seed (default: the one stored in the model card)")
         parser.add_argument("--val-fraction", type=float, help="validation share (default: from the model card)")
         parser.add_argument("--threshold", type=float, help="override the stored threshold (e.g. to compare)")
@@ -85,6 +91,9 @@ class Command(ModelCommand):
         from training.datasets import DatasetError  # noqa: PLC0415
         from training.evaluation import evaluate_model_dir  # noqa: PLC0415
 
+        if options["simulate"] and (options["record_test"] or options["masks"] is not None):
+            # The figures would describe simulated photos, and masks no longer line up with them.
+            raise CommandError("--simulate cannot be combined with --record-test or --masks.")
         model_dir, threshold = self._model_dir_and_threshold(options)
         card = read_model_card(model_dir)
         dataset = self._dataset(card, options)
@@ -97,6 +106,7 @@ class Command(ModelCommand):
                     threshold=threshold,
                     roc_curve_path=Path(options["roc_curve"]) if options["roc_curve"] else None,
                     progress=lambda done, total: bar.update(done - bar.n),
+                    simulate=options["simulate"],
                 )
             except (DatasetError, ModelCardError) as error:
                 raise CommandError(str(error)) from error
@@ -148,7 +158,8 @@ class Command(ModelCommand):
         if options["json"]:
             self.stdout.write(json.dumps(metrics, sort_keys=True))
             return
-        self.stdout.write(f"Model {metrics['version']} on {dataset.summary()} (split: {options['split']})")
+        simulated = f", simulated: {options['simulate']}" if options["simulate"] else ""
+        self.stdout.write(f"Model {metrics['version']} on {dataset.summary()} (split: {options['split']}{simulated})")
         if options["record_test"]:
             self.stdout.write(f"Recorded in {model_dir}/model_card.json as metrics.test[{options['record_test']!r}].")
         self.stdout.write(format_metrics_table(metrics))

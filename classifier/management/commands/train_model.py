@@ -87,6 +87,13 @@ class Command(ModelCommand):
             choices=("logistic", "finetune"),
             help="logistic (default): frozen backbone + logistic regression; finetune: train blocks 13-16",
         )
+        parser.add_argument(
+            "--views",
+            help=(
+                "logistic: comma-separated training views of each image (default identity,shades_of_gray,"
+                "flip_horizontal; others: flip_vertical, rotate_180, colour, camera)"
+            ),
+        )
         parser.add_argument("--epochs", type=int, help="finetune epochs (default: the recipe's)")
         parser.add_argument("--image-size", type=int, help="input size in pixels (default: the recipe's)")
         parser.add_argument("--batch-size", type=int, help="finetune batch size (default: the recipe's)")
@@ -113,7 +120,9 @@ class Command(ModelCommand):
         from training.train import TrainConfig, train  # noqa: PLC0415
         from training.weights import WeightsError  # noqa: PLC0415
 
+        views = _views(options["views"])
         overrides = {
+            "feature_views": views,
             "head": options["head"],
             "epochs": options["epochs"],
             "image_size": options["image_size"],
@@ -177,3 +186,18 @@ def format_source_table(table: dict[str, Any]) -> str:
             f"{metrics.threshold:>9.4f} {metrics.n_images:>7} {metrics.n_melanoma:>8}"
         )
     return "\n".join(lines)
+
+
+def _views(text: str | None) -> tuple[str, ...] | None:
+    """--views as a tuple, every name checked against training.features.VIEWS (no TensorFlow needed)."""
+    if text is None:
+        return None
+    from training.features import VIEWS  # noqa: PLC0415
+
+    views = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in views if name not in VIEWS]
+    if unknown or not views:
+        raise CommandError(f"--views: unknown view {', '.join(unknown) or '(none given)'}; use {', '.join(VIEWS)}.")
+    if len(set(views)) != len(views):
+        raise CommandError("--views: a view is named twice.")
+    return views
