@@ -91,9 +91,11 @@ def retake_advice(quality_issue: str) -> RetakeAdvice:
 
 # --- camera photos ------------------------------------------------------------------------------------------
 
-# Where the model card keeps the measured figures for camera (non-dermoscopic) photos, when it has them:
-#   "camera_photos": {"roc_auc": 0.71, "dermoscopic_roc_auc": 0.90,        # any of these keys, all optional
-#                     "sensitivity": 0.80, "dermoscopic_sensitivity": 0.96, "data": "how it was measured"}
+# Where the model card keeps the measured figures for camera (non-dermoscopic) photos, when it has them
+# (evaluate_model --split val --simulate camera --record-camera):
+#   "camera_photos": {"roc_auc": 0.86, "dermoscopic_roc_auc": 0.89,        # any of these keys, all optional
+#                     "sensitivity": 0.98, "dermoscopic_sensitivity": 0.98,
+#                     "specificity": 0.30, "dermoscopic_specificity": 0.55, "data": "how it was measured"}
 CAMERA_CARD_KEY = "camera_photos"
 
 
@@ -106,10 +108,16 @@ class CameraFigures:
     roc_auc: float | None
     dermoscopic_roc_auc: float | None
     data: str
+    specificity: float | None = None
+    dermoscopic_specificity: float | None = None
 
     @property
     def has_sensitivity(self) -> bool:
         return self.sensitivity is not None and self.dermoscopic_sensitivity is not None
+
+    @property
+    def has_specificity(self) -> bool:
+        return self.specificity is not None and self.dermoscopic_specificity is not None
 
     @property
     def has_auc(self) -> bool:
@@ -135,5 +143,7 @@ def camera_figures(card: object) -> CameraFigures | None:
         roc_auc=_fraction(section.get("roc_auc")),
         dermoscopic_roc_auc=_fraction(section.get("dermoscopic_roc_auc")),
         data=str(section.get("data", "")),
+        specificity=_fraction(section.get("specificity")),
+        dermoscopic_specificity=_fraction(section.get("dermoscopic_specificity")),
     )
     return figures if figures.has_sensitivity or figures.has_auc else None

@@ -56,8 +56,13 @@ class Thresholds:
     min_sharpness: float = 0.04
     # Not a photo of skin: greyscale, vivid, blue or green, too little of the frame skin-coloured, or busy.
     min_colourfulness: float = 3.0
-    max_skin_saturation: float = 0.60
+    # Skin and lesions are never vivid. Was 0.60 until green ground (landscapes, saturation 0.62) had a check of
+    # its own (`min_skin_redness`); at 0.65 development lesions refused fell from 2.0 % to 1.0 % with no
+    # development non-lesion let through.
+    max_skin_saturation: float = 0.65
     min_skin_warmth: float = -40.0
+    # Skin and lesions are redder than green (development lesions >= -4; green ground, grass, leaves <= -41).
+    min_skin_redness: float = -20.0
     min_skin_share: float = 0.35
     max_background_edges: float = 0.45
     # No lesion: the darker class hardly darker than the skin around it (luminance levels).
@@ -81,6 +86,7 @@ class PhotoMeasures:
     skin_share: float  # share of the frame whose colour is near the photo's own skin colour (`_skin_domain`)
     skin_saturation: float  # median saturation of those pixels, 0-1 (skin and lesions are never vivid)
     skin_warmth: float  # median (red - blue) of those pixels, -255..255 (casts allowed; blue or green is not skin)
+    skin_redness: float  # median (red - green) of those pixels, -255..255 (green is not skin)
     background_edges: float  # share of the skin around the lesion crossed by strong edges (fur, gravel, text)
     separation: float  # Otsu's between-class variance over total variance on the lesion channel, 0-1
     lesion_contrast: float  # mean luminance of the skin around the lesion minus the lesion's, 0-255
@@ -226,6 +232,7 @@ def measure(image: Image.Image) -> PhotoMeasures:
         skin_share=float(skin_count / skin.size),
         skin_saturation=float(np.median(saturation[skin])) if skin_count else 0.0,
         skin_warmth=float(np.median((red - blue)[skin])) if skin_count else 0.0,
+        skin_redness=float(np.median((red - green)[skin])) if skin_count else 0.0,
         background_edges=_edge_share(luminance, around, lesion),
         separation=separation,
         lesion_contrast=_class_difference(luminance, around, lesion),
@@ -297,6 +304,7 @@ def check_skin(measures: PhotoMeasures, thresholds: Thresholds) -> QualityIssue 
         measures.colourfulness < thresholds.min_colourfulness
         or measures.skin_saturation > thresholds.max_skin_saturation
         or measures.skin_warmth < thresholds.min_skin_warmth
+        or measures.skin_redness < thresholds.min_skin_redness
         or measures.skin_share < thresholds.min_skin_share
         or measures.background_edges > thresholds.max_background_edges
     )

@@ -214,6 +214,9 @@ class ModelCard:
     heatmap: dict[str, Any] | None = None
     differential: dict[str, Any] | None = None
     familiarity: dict[str, Any] | None = None
+    # Figures on simulated phone close-ups against dermoscopic ones (evaluate_model --split val --simulate camera
+    # --record-camera); the result page quotes them (classifier.photo_advice). None until measured.
+    camera_photos: dict[str, Any] | None = None
     intended_use: str = INTENDED_USE
     preprocessing: str = PREPROCESSING
     output: str = OUTPUT
@@ -245,7 +248,8 @@ class ModelCard:
             # Redundant with melanoma_indices, but serving falls back to it and readers know the key.
             melanoma_index=self.melanoma_indices[0],
         )
-        for key in ("calibration", "risk_levels", "threshold_candidates", "heatmap", "differential", "familiarity"):
+        optional = ("calibration", "risk_levels", "threshold_candidates", "heatmap", "differential", "familiarity")
+        for key in (*optional, "camera_photos"):
             if card[key] is None:  # older cards have neither key: their round trip stays exact
                 del card[key]
         return card

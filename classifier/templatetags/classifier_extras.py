@@ -3,7 +3,7 @@ import math
 from django import template
 
 from classifier.answers import ANSWERS, Answer, answer_for, answer_for_prediction
-from classifier.risk_wording import level_meaning
+from classifier.risk_wording import in_100, level_meaning
 from lesion_model.explain import PLAIN_WORDS
 
 register = template.Library()
@@ -33,6 +33,12 @@ def percent(value: float | str | None, digits: int = 1) -> str:
     if 100 - smallest < percentage < 100:
         return f"> {100 - smallest:.{int(digits)}f}%"
     return f"{percentage:.{int(digits)}f}%"
+
+
+@register.filter(name="in_100")
+def in_100_filter(value: float | None) -> str:
+    """0.976 -> "about 98 in 100": the person's page gives shares as natural frequencies, never as bare %."""
+    return in_100(value) or ""
 
 
 @register.simple_tag(takes_context=True)

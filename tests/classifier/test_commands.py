@@ -115,6 +115,30 @@ def test_evaluate_model_simulation_is_never_recorded_as_a_test_figure(active_mod
     assert (tiny_model_dir / "model_card.json").read_text() == card_before
 
 
+def test_evaluate_model_records_the_camera_figures_the_result_page_quotes(active_model, tiny_model_dir, tmp_path):
+    data = make_ham10000(tmp_path / "ham", n_lesions=10, images_per_lesion=2)
+    args = ("evaluate_model", "--data", str(data), "--split", "val", "--simulate", "camera", "--record-camera")
+    with pytest.raises(CommandError, match="no validation figures"):  # the tiny card has none to compare with
+        run(*args)
+    card = json.loads((tiny_model_dir / "model_card.json").read_text())
+    validation = {"roc_auc": 0.91, "sensitivity": 0.95, "specificity": 0.6}
+    card["metrics"] = {**card.get("metrics", {}), "validation": validation}
+    (tiny_model_dir / "model_card.json").write_text(json.dumps(card))
+
+    with pytest.raises(CommandError, match="--record-camera needs --simulate and --split val"):
+        run("evaluate_model", "--data", str(data), "--simulate", "camera", "--record-camera")
+    assert "camera_photos" not in json.loads((tiny_model_dir / "model_card.json").read_text())
+
+    result = json.loads(run(*args, "--json")[0])
+
+    recorded = json.loads((tiny_model_dir / "model_card.json").read_text())["camera_photos"]
+    assert recorded["roc_auc"] == pytest.approx(result["roc_auc"], abs=1e-4)
+    assert recorded["sensitivity"] == pytest.approx(result["sensitivity"], abs=1e-4)
+    assert recorded["dermoscopic_roc_auc"] == 0.91
+    assert recorded["simulation"] == "camera"
+    assert "validation split" in recorded["data"]
+
+
 def test_evaluate_model_named_version(active_model, tiny_model_template, tmp_path):
     other_dir = shutil.copytree(tiny_model_template, tmp_path / "other")
     card = json.loads((other_dir / "model_card.json").read_text())

@@ -190,9 +190,27 @@ def test_camera_note_shows_the_model_cards_figures_when_it_has_them(client, alic
     )
     client.force_login(alice)
     html = client.get(reverse("classifier:prediction_detail", args=[prediction.pk])).content.decode()
-    assert "caught 81% of melanomas" in html
-    assert "96% on dermoscopic ones" in html
+    assert "caught about 81 in 100 melanomas" in html
+    assert "about 96 in 100 on dermoscopic ones" in html
     assert "more caution" not in html
+
+
+@pages
+@pytest.mark.django_db
+def test_camera_note_says_what_camera_photos_cost_when_sensitivity_holds(client, alice, make_prediction):
+    """The shipped card: as sensitive on camera-like photos, far less specific. The note says which."""
+    prediction = make_prediction(user=alice, status="done", probability=0.2)
+    figures = {"sensitivity": 0.976, "dermoscopic_sensitivity": 0.976, "specificity": 0.30}
+    ModelVersion.objects.filter(pk=prediction.model_version_id).update(
+        card={"camera_photos": {**figures, "dermoscopic_specificity": 0.547}}
+    )
+    client.force_login(alice)
+    html = client.get(reverse("classifier:prediction_detail", args=[prediction.pk])).content.decode()
+    text = " ".join(html.split())
+    assert "caught about 98 in 100 melanomas (about 98 in 100 on dermoscopic ones)" in text
+    assert "tell apart only about 30 in 100 harmless moles (about 55 in 100 on dermoscopic ones)" in text
+    assert "%" not in text[text.index('data-testid="camera-note"') :].split("</p>")[0]
+    assert "sent to a doctor more often" in text
 
 
 # --- API and schema ---------------------------------------------------------------------------------

@@ -164,6 +164,30 @@ def test_pictures_that_are_not_lesions(image):
     assert check_photo(image).issue == QualityIssue.NOT_A_LESION
 
 
+def test_green_ground_is_not_skin_whatever_its_saturation():
+    """Grass and leaves are no more saturated than some dermoscopy: it is their hue that is not skin's. A darker
+    green blob on green ground passes every other check; the redness check refuses it."""
+    yy, xx = np.mgrid[0:WORKING_SIZE, 0:WORKING_SIZE] / WORKING_SIZE - 0.5
+    pixels = np.empty((WORKING_SIZE, WORKING_SIZE, 3), dtype=np.float32)
+    pixels[:] = (110, 160, 85)
+    pixels[np.hypot(xx, yy) < 0.18] = (60, 95, 45)
+    pixels += np.random.default_rng(0).normal(0, 3, pixels.shape)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+    result = check_photo(image)
+    assert result.measures.skin_redness < Thresholds().min_skin_redness
+    assert result.measures.skin_saturation < Thresholds().max_skin_saturation
+    assert result.issue == QualityIssue.NOT_A_LESION
+    assert check_photo(image, thresholds=Thresholds(min_skin_redness=-255.0)).issue is None
+    for seed in range(5):
+        assert check_photo(scene("landscape", seed)).issue == QualityIssue.NOT_A_LESION
+
+
+def test_skin_and_lesions_are_redder_than_green(lesions):
+    for lesion in lesions:
+        assert check_photo(lesion.image).measures.skin_redness > Thresholds().min_skin_redness + 10
+
+
 @pytest.mark.parametrize("name", ["coffee", "rocket", "camera", "grass", "retina", "hubble_deep_field"])
 def test_real_photos_that_are_not_lesions_are_refused(name):
     data = pytest.importorskip("skimage.data")

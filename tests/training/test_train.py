@@ -63,10 +63,10 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
         assert card["class_names"] == ["bcc", "bkl", "mel", "nv"]
         assert card["melanoma_indices"] == [2]
         assert card["recipe"]["epochs"] == 1
-    else:  # melanoma vs rest, from the image, its colour-constant view and its mirror image
+    else:  # melanoma vs rest, from the image, its colour-constant view, its mirror image, a phone-like photo
         assert card["class_names"] == ["not_melanoma", "melanoma"]
         assert card["melanoma_indices"] == [1]
-        assert card["recipe"]["training_views"] == ["identity", "shades_of_gray", "flip_horizontal"]
+        assert card["recipe"]["training_views"] == ["identity", "shades_of_gray", "flip_horizontal", "camera"]
     assert card["recipe"]["head"] == head
     assert card["threshold"] == result.threshold
     assert result.card.to_dict() == card

@@ -79,6 +79,12 @@ class Command(ModelCommand):
             help="score every image as a simulated phone close-up (training/camera.py): the lesion at 55 %% "
             "(camera_far: 40 %%) of the frame in skin, uneven light, defocus, JPEG",
         )
+        parser.add_argument(
+            "--record-camera",
+            action="store_true",
+            help="with --simulate and --split val: store the figures in the card's camera_photos section, beside "
+            "the card's own validation figures (the result page quotes them)",
+        )
         parser.add_argument("--seed", type=int, help="split seed (default: the one stored in the model card)")
         parser.add_argument("--val-fraction", type=float, help="validation share (default: from the model card)")
         parser.add_argument("--threshold", type=float, help="override the stored threshold (e.g. to compare)")
@@ -94,6 +100,9 @@ class Command(ModelCommand):
         if options["simulate"] and (options["record_test"] or options["masks"] is not None):
             # The figures would describe simulated photos, and masks no longer line up with them.
             raise CommandError("--simulate cannot be combined with --record-test or --masks.")
+        if options["record_camera"] and not (options["simulate"] and options["split"] == "val"):
+            # The page sets these against the card's validation figures: both must come from the same images.
+            raise CommandError("--record-camera needs --simulate and --split val.")
         model_dir, threshold = self._model_dir_and_threshold(options)
         card = read_model_card(model_dir)
         dataset = self._dataset(card, options)
@@ -129,6 +138,8 @@ class Command(ModelCommand):
             metrics["subset"] = options["subset"]
         if options["record_test"]:
             record_test_metrics(model_dir, options["record_test"], metrics)
+        if options["record_camera"]:
+            record_camera_metrics(model_dir, metrics, f"{dataset.summary()}, validation split")
         self._report(metrics, dataset, model_dir, options)
 
     def _dataset(self, card: dict[str, Any], options: dict[str, Any]) -> Dataset:
@@ -254,4 +265,26 @@ def record_heatmap_metrics(model_dir: Path, metrics: dict[str, Any], described: 
         raise CommandError(f"{model_dir}: this card has no heatmap section to record into.")
     figures = {key: metrics[key] for key in metrics if key.startswith("heatmap_")}
     card["heatmap"] = {**card["heatmap"], "measured": {"on": described, **figures}}
+    write_model_card(model_dir, card)
+
+
+def record_camera_metrics(model_dir: Path, metrics: dict[str, Any], described: str) -> None:
+    """Write the simulated-camera figures, and the card's validation figures on the same images, into the card's
+    camera_photos section (classifier.photo_advice reads it for the result page)."""
+    from training.model_card import write_model_card  # noqa: PLC0415
+
+    card = read_model_card(model_dir)
+    validation = (card.get("metrics") or {}).get("validation") or {}
+    if validation.get("roc_auc") is None:
+        raise CommandError(f"{model_dir}: this card has no validation figures to set the camera figures against.")
+    card["camera_photos"] = {
+        "roc_auc": round(float(metrics["roc_auc"]), 4),
+        "sensitivity": round(float(metrics["sensitivity"]), 4),
+        "specificity": round(float(metrics["specificity"]), 4),
+        "dermoscopic_roc_auc": round(float(validation["roc_auc"]), 4),
+        "dermoscopic_sensitivity": round(float(validation["sensitivity"]), 4),
+        "dermoscopic_specificity": round(float(validation["specificity"]), 4),
+        "simulation": metrics["simulate"],
+        "data": f"{described}, every image as a simulated phone close-up (training/camera.py)",
+    }
     write_model_card(model_dir, card)

@@ -91,7 +91,7 @@ class Command(ModelCommand):
             "--views",
             help=(
                 "logistic: comma-separated training views of each image (default identity,shades_of_gray,"
-                "flip_horizontal; others: flip_vertical, rotate_180, colour, camera)"
+                "flip_horizontal,camera; others: flip_vertical, rotate_180, colour)"
             ),
         )
         parser.add_argument("--epochs", type=int, help="finetune epochs (default: the recipe's)")
