@@ -24,7 +24,7 @@ from PIL import Image
 from lesion_model.litert import LiteRTModel
 from lesion_model.preprocessing import Normalisation, load_image, shades_of_gray, to_model_input
 from training.augment import AugmentConfig, jitter_colour
-from training.camera import random_camera
+from training.camera import SIMULATIONS, camera_like, random_camera
 from training.datasets import Sample
 from training.seeds import image_seed
 
@@ -45,10 +45,15 @@ FEATURE_LAYERS: tuple[tuple[str, str], ...] = (
 # rotations: HAM10000's images were squashed from 600x450 to 224x224, and a rotation would turn the
 # horizontal squash vertical (rotated views lowered isic-sample AUC by 0.06). "camera" is the lesion as a phone
 # would show it (training.camera.random_camera): smaller in a wider frame of skin, unevenly lit, defocused.
-VIEWS = ("identity", "flip_horizontal", "flip_vertical", "rotate_180", "shades_of_gray", "colour", "camera")
+# "simulated_camera" is not for training: it is the fixed condition evaluate_model --simulate camera scores, so
+# train() can measure its folds and its validation split on phone-like photos.
+VIEWS = (
+    "identity", "flip_horizontal", "flip_vertical", "rotate_180", "shades_of_gray", "colour", "camera",
+    "simulated_camera",
+)  # fmt: skip
 # Views drawn at random (from a generator seeded by the image's path, so the same image gets the same view in
 # every fit of a run, and cross-source folds can share extracted features).
-RANDOM_VIEWS = frozenset({"colour", "camera"})
+RANDOM_VIEWS = frozenset({"colour", "camera", "simulated_camera"})
 
 COLOUR_JITTER = AugmentConfig(brightness=0.2, contrast=0.2, saturation=0.3, hue=0.03, channel_gain=0.15, gamma=0.2)
 
@@ -88,6 +93,8 @@ def apply_view(pixels: np.ndarray, view: str, rng: np.random.Generator | None = 
         return np.asarray(jitter_colour(Image.fromarray(pixels), rng, COLOUR_JITTER))
     if view == "camera":
         return np.asarray(random_camera(Image.fromarray(pixels), rng))
+    if view == "simulated_camera":
+        return np.asarray(camera_like(Image.fromarray(pixels), seed=rng, conditions=SIMULATIONS["camera"]))
     raise ValueError(f"Unknown view {view!r}: use one of {', '.join(VIEWS)}.")
 
 

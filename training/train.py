@@ -147,9 +147,10 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
     memo: dict[str, object] = {}
     cross_source: dict[str, SourceMetrics] = {}
     differential_cross_source: dict[str, dict[str, Any]] = {}
+    camera_cross_source: dict[str, dict[str, Any]] = {}
     if config.cross_source:
         phase = time.perf_counter()
-        cross_source, differential_cross_source = _cross_source(
+        cross_source, differential_cross_source, camera_cross_source = _cross_source(
             config, recipe, dataset, class_names, melanoma_indices, normalisation, memo, progress
         )
         timings["cross_source_s"] = time.perf_counter() - phase
@@ -184,6 +185,7 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
     risk_levels = choose_risk_levels(
         val_labels, fitted.val_scores, threshold=threshold, calibration=calibration, measured_on=described
     )
+    camera_photos = _camera_photos(fitted, val_samples, threshold, validation_metrics, camera_cross_source)
 
     phase = time.perf_counter()
     notify(progress, "export", 0, 1)
@@ -223,6 +225,7 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
         threshold_candidates=candidates,
         **{key: fitted.card_extras.get(key) for key in ("heatmap", "familiarity")},
         differential=_with_cross_source(fitted.card_extras.get("differential"), differential_cross_source),
+        camera_photos=camera_photos,
     )
     # Written now: the external evaluation scores through the serving path, which reads the card from disk.
     card.write(model_dir)
@@ -262,18 +265,20 @@ def _cross_source(
     normalisation: Normalisation,
     memo: dict[str, object],
     progress: ProgressCallback | None,
-) -> tuple[dict[str, SourceMetrics], dict[str, dict[str, Any]]]:
+) -> tuple[dict[str, SourceMetrics], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Leave each source out: fit on the others as train() would (split, weights, threshold rule), score it.
 
     The left-out source is scored on all of its images (the parts it was given); nothing of it is seen by the
     fit or the threshold. The metrics are at the threshold that fold's recipe chose. Second table: the fold's
     differential on the left-out source (training.explain_heads.differential_metrics), when the recipe has one.
+    Third: the left-out source's images as simulated phone close-ups, when the recipe can score them.
     """
     sources = sorted(dataset.roots)
     if len(sources) < 2:
         raise ValueError("Cross-source validation needs at least two data folders (--data, repeated).")
     table: dict[str, SourceMetrics] = {}
     differential: dict[str, dict[str, Any]] = {}
+    camera: dict[str, dict[str, Any]] = {}
     for index, left_out in enumerate(sources):
         notify(progress, "cross-source", index, len(sources))
         others = [sample for sample in dataset.samples if sample.source != left_out]
@@ -303,8 +308,47 @@ def _cross_source(
             differential[left_out] = differential_metrics(
                 fitted.differential_samples(held), [sample.dx for sample in held], held_labels, held_scores
             )
+        if fitted.score_simulated is not None:
+            simulated = compute_metrics(held_labels, fitted.score_simulated(held), threshold)
+            camera[left_out] = SourceMetrics.from_dict(simulated).to_dict()
     notify(progress, "cross-source", len(sources), len(sources))
-    return table, differential
+    return table, differential, camera
+
+
+def _camera_photos(
+    fitted: Fitted,
+    val_samples: Sequence[Sample],
+    threshold: float,
+    validation: SourceMetrics,
+    cross_source: dict[str, dict[str, Any]],
+) -> dict[str, Any] | None:
+    """The card's camera_photos section: the validation split as simulated phone close-ups against the same images
+    as they are (what the result page quotes), and each left-out source so simulated; None when the recipe cannot
+    score simulated photos."""
+    if fitted.score_simulated is None:
+        return None
+    labels = [sample.label for sample in val_samples]
+    simulated = compute_metrics(labels, fitted.score_simulated(val_samples), threshold)
+    section: dict[str, Any] = {
+        "simulation": "camera",
+        "roc_auc": _round(simulated["roc_auc"]),
+        "sensitivity": _round(simulated["sensitivity"]),
+        "specificity": _round(simulated["specificity"]),
+        "dermoscopic_roc_auc": _round(validation.roc_auc),
+        "dermoscopic_sensitivity": _round(validation.sensitivity),
+        "dermoscopic_specificity": _round(validation.specificity),
+        "data": (
+            f"validation split: {len(val_samples)} images, {sum(labels)} melanoma, every image as a simulated phone "
+            "close-up (training/camera.py, SIMULATIONS['camera']), at the stored threshold"
+        ),
+    }
+    if cross_source:
+        section["cross_source"] = cross_source
+    return section
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
 
 
 def _with_cross_source(section: dict[str, Any] | None, table: dict[str, dict[str, Any]]) -> dict[str, Any] | None:

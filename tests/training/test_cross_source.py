@@ -57,6 +57,13 @@ def test_cross_source_training_and_test_subset(two_sources, tmp_path, capsys):
         assert set(figures["recall"]) <= set(card["differential"]["codes"])
         assert figures["balanced_accuracy"] == pytest.approx(np.mean(list(figures["recall"].values())), abs=1e-3)
         assert figures["melanoma_auc_of_melanoma_output"] == pytest.approx(cross[name]["roc_auc"], abs=1e-4)
+    # ... and as simulated phone close-ups, at the fold's threshold like the row above.
+    camera = card["camera_photos"]
+    assert set(camera["cross_source"]) == {"ham", "isic2017"}
+    for name, figures in camera["cross_source"].items():
+        assert figures["n_images"] == cross[name]["n_images"]
+        assert figures["threshold"] == pytest.approx(cross[name]["threshold"])
+        assert figures["brier"] != cross[name]["brier"]  # other pixels, other scores
     assert "every validation source" in card["threshold_rule"]
     assert card["calibration"]["method"] == "platt"
     assert 0 < card["calibration"]["prevalence"] < 1

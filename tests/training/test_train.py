@@ -67,6 +67,12 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
         assert card["class_names"] == ["not_melanoma", "melanoma"]
         assert card["melanoma_indices"] == [1]
         assert card["recipe"]["training_views"] == ["identity", "shades_of_gray", "flip_horizontal", "camera"]
+        # The validation split scored again as simulated phone close-ups, beside its own figures.
+        camera = card["camera_photos"]
+        assert camera["simulation"] == "camera"
+        assert camera["dermoscopic_roc_auc"] == pytest.approx(card["metrics"]["validation"]["roc_auc"], abs=1e-4)
+        assert 0.0 <= camera["specificity"] <= 1.0
+        assert "cross_source" not in camera  # no --cross-source in this run
     assert card["recipe"]["head"] == head
     assert card["threshold"] == result.threshold
     assert result.card.to_dict() == card

@@ -63,6 +63,9 @@ class Fitted:
     # Calibrated differential probabilities (images x training.explain_heads codes) of other images (cross-source);
     # None: the recipe has no differential.
     differential_samples: Callable[[Sequence[Sample]], np.ndarray] | None = None
+    # Melanoma scores of other images as simulated phone close-ups (training.camera.SIMULATIONS["camera"], the
+    # images evaluate_model --simulate camera scores); None: the recipe cannot score them.
+    score_simulated: Callable[[Sequence[Sample]], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

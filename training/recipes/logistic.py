@@ -74,6 +74,10 @@ def fit(run: FitInputs) -> Fitted:
         features = _features(run, runner, samples, ("identity",), None)[0]
         return head.probabilities(features)[:, run.melanoma_indices].sum(axis=1)
 
+    def score_simulated(samples: Sequence[Sample]) -> np.ndarray:
+        features = _features(run, runner, samples, ("simulated_camera",), None)[0]
+        return head.probabilities(features)[:, run.melanoma_indices].sum(axis=1)
+
     def differential_samples(samples: Sequence[Sample]) -> np.ndarray:
         assert extras.differential_head is not None  # noqa: S101 - only handed out when there is one
         return extras.differential_head.probabilities(_features(run, runner, samples, ("identity",), None)[0])
@@ -102,6 +106,7 @@ def fit(run: FitInputs) -> Fitted:
         score_samples=score_samples,
         card_extras=extras.card,
         differential_samples=differential_samples if extras.differential_head is not None else None,
+        score_simulated=score_simulated,
     )
 
 

@@ -278,6 +278,7 @@ def record_camera_metrics(model_dir: Path, metrics: dict[str, Any], described: s
     if validation.get("roc_auc") is None:
         raise CommandError(f"{model_dir}: this card has no validation figures to set the camera figures against.")
     card["camera_photos"] = {
+        **(card.get("camera_photos") or {}),  # a training run's cross_source table stays
         "roc_auc": round(float(metrics["roc_auc"]), 4),
         "sensitivity": round(float(metrics["sensitivity"]), 4),
         "specificity": round(float(metrics["specificity"]), 4),
