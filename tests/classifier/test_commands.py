@@ -127,6 +127,8 @@ def test_evaluate_model_records_the_camera_figures_the_result_page_quotes(active
 
     with pytest.raises(CommandError, match="--record-camera needs --simulate and --split val"):
         run("evaluate_model", "--data", str(data), "--simulate", "camera", "--record-camera")
+    with pytest.raises(CommandError, match="leave out --threshold"):
+        run(*args, "--threshold", "0.5")
     assert "camera_photos" not in json.loads((tiny_model_dir / "model_card.json").read_text())
 
     result = json.loads(run(*args, "--json")[0])

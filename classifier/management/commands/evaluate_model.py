@@ -97,12 +97,7 @@ class Command(ModelCommand):
         from training.datasets import DatasetError  # noqa: PLC0415
         from training.evaluation import evaluate_model_dir  # noqa: PLC0415
 
-        if options["simulate"] and (options["record_test"] or options["masks"] is not None):
-            # The figures would describe simulated photos, and masks no longer line up with them.
-            raise CommandError("--simulate cannot be combined with --record-test or --masks.")
-        if options["record_camera"] and not (options["simulate"] and options["split"] == "val"):
-            # The page sets these against the card's validation figures: both must come from the same images.
-            raise CommandError("--record-camera needs --simulate and --split val.")
+        _check_simulation_options(options)
         model_dir, threshold = self._model_dir_and_threshold(options)
         card = read_model_card(model_dir)
         dataset = self._dataset(card, options)
@@ -266,6 +261,18 @@ def record_heatmap_metrics(model_dir: Path, metrics: dict[str, Any], described: 
     figures = {key: metrics[key] for key in metrics if key.startswith("heatmap_")}
     card["heatmap"] = {**card["heatmap"], "measured": {"on": described, **figures}}
     write_model_card(model_dir, card)
+
+
+def _check_simulation_options(options: dict[str, Any]) -> None:
+    """Refuse, before any scoring, what would record simulated figures where real ones belong."""
+    if options["simulate"] and (options["record_test"] or options["masks"] is not None):
+        # The figures would describe simulated photos, and masks no longer line up with them.
+        raise CommandError("--simulate cannot be combined with --record-test or --masks.")
+    if options["record_camera"] and not (options["simulate"] and options["split"] == "val"):
+        # The page sets these against the card's validation figures: both must come from the same images.
+        raise CommandError("--record-camera needs --simulate and --split val.")
+    if options["record_camera"] and options["threshold"] is not None:
+        raise CommandError("--record-camera records at the model's own threshold: leave out --threshold.")
 
 
 def record_camera_metrics(model_dir: Path, metrics: dict[str, Any], described: str) -> None:
