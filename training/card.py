@@ -53,6 +53,18 @@ def data_licence(source: str) -> str:
     return next((text for key, text in DATA_LICENCES.items() if key in source.lower()), UNKNOWN_LICENCE)
 
 
+def camera_photos_section(
+    simulated: dict[str, Any], dermoscopic: dict[str, Any], *, simulation: str, data: str
+) -> dict[str, Any]:
+    """The card's camera_photos figures (classifier.photo_advice quotes them on the result page): the same images
+    scored as simulated phone close-ups and as they are, at the same threshold."""
+    section: dict[str, Any] = {"simulation": simulation, "data": data}
+    for key in ("roc_auc", "sensitivity", "specificity"):
+        section[key] = None if simulated.get(key) is None else round(float(simulated[key]), 4)
+        section[f"dermoscopic_{key}"] = None if dermoscopic.get(key) is None else round(float(dermoscopic[key]), 4)
+    return section
+
+
 def threshold_rule(confidence: float | None, *, per_source: bool = False) -> str:
     pooled = "highest threshold whose validation sensitivity reaches target_sensitivity" + (
         f" as a one-sided {confidence:.0%} Wilson lower confidence bound"
@@ -248,8 +260,9 @@ class ModelCard:
             # Redundant with melanoma_indices, but serving falls back to it and readers know the key.
             melanoma_index=self.melanoma_indices[0],
         )
-        optional = ("calibration", "risk_levels", "threshold_candidates", "heatmap", "differential", "familiarity")
-        for key in (*optional, "camera_photos"):
+        optional = ("calibration", "risk_levels", "threshold_candidates", "heatmap", "differential", "familiarity",
+                    "camera_photos")  # fmt: skip
+        for key in optional:
             if card[key] is None:  # older cards have neither key: their round trip stays exact
                 del card[key]
         return card

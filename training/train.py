@@ -34,7 +34,16 @@ import numpy as np
 from lesion_model.preprocessing import Normalisation
 from training.augment import AugmentConfig
 from training.calibration import choose_risk_levels, fit_platt, save_reliability_diagram
-from training.card import CardMetrics, DataSource, DataSummary, Licences, ModelCard, SourceMetrics, data_licence
+from training.card import (
+    CardMetrics,
+    DataSource,
+    DataSummary,
+    Licences,
+    ModelCard,
+    SourceMetrics,
+    camera_photos_section,
+    data_licence,
+)
 from training.card import threshold_rule as describe_threshold_rule
 from training.datasets import DataFolder, Dataset, Sample, load_dataset, load_datasets
 from training.explain_heads import differential_metrics
@@ -328,27 +337,18 @@ def _camera_photos(
     if fitted.score_simulated is None:
         return None
     labels = [sample.label for sample in val_samples]
-    simulated = compute_metrics(labels, fitted.score_simulated(val_samples), threshold)
-    section: dict[str, Any] = {
-        "simulation": "camera",
-        "roc_auc": _round(simulated["roc_auc"]),
-        "sensitivity": _round(simulated["sensitivity"]),
-        "specificity": _round(simulated["specificity"]),
-        "dermoscopic_roc_auc": _round(validation.roc_auc),
-        "dermoscopic_sensitivity": _round(validation.sensitivity),
-        "dermoscopic_specificity": _round(validation.specificity),
-        "data": (
+    section = camera_photos_section(
+        compute_metrics(labels, fitted.score_simulated(val_samples), threshold),
+        validation.to_dict(),
+        simulation="camera",
+        data=(
             f"validation split: {len(val_samples)} images, {sum(labels)} melanoma, every image as a simulated phone "
             "close-up (training/camera.py, SIMULATIONS['camera']), at the stored threshold"
         ),
-    }
+    )
     if cross_source:
         section["cross_source"] = cross_source
     return section
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 4)
 
 
 def _with_cross_source(section: dict[str, Any] | None, table: dict[str, dict[str, Any]]) -> dict[str, Any] | None:

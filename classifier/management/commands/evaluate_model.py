@@ -278,21 +278,19 @@ def _check_simulation_options(options: dict[str, Any]) -> None:
 def record_camera_metrics(model_dir: Path, metrics: dict[str, Any], described: str) -> None:
     """Write the simulated-camera figures, and the card's validation figures on the same images, into the card's
     camera_photos section (classifier.photo_advice reads it for the result page)."""
+    from training.card import camera_photos_section  # noqa: PLC0415
     from training.model_card import write_model_card  # noqa: PLC0415
 
     card = read_model_card(model_dir)
     validation = (card.get("metrics") or {}).get("validation") or {}
     if validation.get("roc_auc") is None:
         raise CommandError(f"{model_dir}: this card has no validation figures to set the camera figures against.")
-    card["camera_photos"] = {
-        **(card.get("camera_photos") or {}),  # a training run's cross_source table stays
-        "roc_auc": round(float(metrics["roc_auc"]), 4),
-        "sensitivity": round(float(metrics["sensitivity"]), 4),
-        "specificity": round(float(metrics["specificity"]), 4),
-        "dermoscopic_roc_auc": round(float(validation["roc_auc"]), 4),
-        "dermoscopic_sensitivity": round(float(validation["sensitivity"]), 4),
-        "dermoscopic_specificity": round(float(validation["specificity"]), 4),
-        "simulation": metrics["simulate"],
-        "data": f"{described}, every image as a simulated phone close-up (training/camera.py)",
-    }
+    section = camera_photos_section(
+        metrics,
+        validation,
+        simulation=metrics["simulate"],
+        data=f"{described}, every image as a simulated phone close-up (training/camera.py)",
+    )
+    # A training run's cross_source table stays.
+    card["camera_photos"] = {**(card.get("camera_photos") or {}), **section}
     write_model_card(model_dir, card)
