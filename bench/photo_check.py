@@ -4,6 +4,7 @@
     python -m bench.photo_check --json          # the figures as JSON (what `photo_check_figures` returns)
     python -m bench.photo_check --per-source 300  # at most N lesion images per source and part (a quicker run)
     python -m bench.photo_check --model-dir models/mnv2-320-camera-20261206  # the whole check, `unfamiliar` too
+    python -m bench.photo_check --model-dir models/mnv2-320-camera-20261206 --record  # + the card's photo_check
 
 The thresholds were chosen on the *development* part only: HAM10000 lesions whose lesion id hashes into the
 first half, half of scikit-image's bundled photos (`skimage.data`) and generated scenes of seeds 0-9. Every
@@ -385,6 +386,51 @@ def photo_check_figures(*, per_source: int | None = None, model_dir: Path | None
     return figures(collect(per_source=per_source, scorer=scorer), unfamiliar_above=threshold)
 
 
+# (card key, group, variant): the figures the issue sets targets for, as the card's photo_check section keeps them.
+CARD_FIGURES = (
+    ("lesions_refused", "lesions", "as_is", "refused"),
+    ("skimage_refused", "skimage", "as_is", "refused"),
+    ("scenes_refused", "scenes", "all", "refused"),
+    ("blur4_right_reason", "lesions", "blur4", "right"),
+    ("blur6_right_reason", "lesions", "blur6", "right"),
+    ("dark_right_reason", "lesions", "dark", "right"),
+    ("bright_right_reason", "lesions", "bright", "right"),
+    ("camera_refused", "lesions", "camera", "refused"),
+    ("camera_far_refused", "lesions", "camera_far", "refused"),
+)
+
+
+def card_section(result: dict[str, Any]) -> dict[str, Any]:
+    """The model card's photo_check section: per part, the shares the issue sets targets for and how many images
+    each is of, with the thresholds and the `unfamiliar` distance they were measured at."""
+    rows = {(row["part"], row["group"], row["variant"]): row for row in result["rows"]}
+    parts: dict[str, dict[str, Any]] = {}
+    for part in (HELD_OUT, DEV):
+        figures_of_part: dict[str, Any] = {}
+        for key, group, variant, share in CARD_FIGURES:
+            row = rows.get((part, group, variant))
+            if row is not None:
+                figures_of_part[key] = {"share": round(float(row[share]), 4), "images": row["n"]}
+        parts[part] = figures_of_part
+    return {
+        "command": "python -m bench.photo_check --model-dir <this folder> --record",
+        "thresholds": result["thresholds"],
+        "unfamiliar_above": result["unfamiliar_above"],
+        "held_out": parts[HELD_OUT],
+        "development": parts[DEV],
+    }
+
+
+def record(model_dir: Path, result: dict[str, Any]) -> None:
+    """Write card_section(result) into the model card (documentation: serving reads none of it)."""
+    from lesion_model.model_card import read_model_card  # noqa: PLC0415
+    from training.model_card import write_model_card  # noqa: PLC0415
+
+    card = read_model_card(model_dir)
+    card["photo_check"] = card_section(result)
+    write_model_card(model_dir, card)
+
+
 def print_table(result: dict[str, Any]) -> None:
     header = ("part", "group", "variant", "n", "refused", "right", "expected", "reasons")
     lines = [header]
@@ -412,7 +458,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--per-source", type=int, help="at most N lesion images per source and part")
     parser.add_argument("--model-dir", type=Path, help="also run the model's `unfamiliar` step (a model folder)")
+    parser.add_argument("--record", action="store_true", help="with --model-dir: store the figures in its card")
     args = parser.parse_args(argv)
+    if args.record and (args.model_dir is None or args.per_source is not None):
+        parser.error("--record needs --model-dir, and every image (no --per-source)")
     if not SHARED_DERM.is_dir():
         print(f"note: {SHARED_DERM} not found: only non-lesion rows", file=sys.stderr)
     result = photo_check_figures(per_source=args.per_source, model_dir=args.model_dir)
@@ -420,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         print_table(result)
+    if args.record:
+        record(args.model_dir, result)
+        print(f"Recorded in {args.model_dir}/model_card.json as photo_check.", file=sys.stderr)
     return 0
 
 

@@ -229,6 +229,8 @@ class ModelCard:
     # Figures on simulated phone close-ups against dermoscopic ones (evaluate_model --split val --simulate camera
     # --record-camera); the result page quotes them (classifier.photo_advice). None until measured.
     camera_photos: dict[str, Any] | None = None
+    # The photo check's figures with this model's `unfamiliar` step (python -m bench.photo_check --record).
+    photo_check: dict[str, Any] | None = None
     intended_use: str = INTENDED_USE
     preprocessing: str = PREPROCESSING
     output: str = OUTPUT
@@ -261,7 +263,7 @@ class ModelCard:
             melanoma_index=self.melanoma_indices[0],
         )
         optional = ("calibration", "risk_levels", "threshold_candidates", "heatmap", "differential", "familiarity",
-                    "camera_photos")  # fmt: skip
+                    "camera_photos", "photo_check")  # fmt: skip
         for key in optional:
             if card[key] is None:  # older cards have neither key: their round trip stays exact
                 del card[key]

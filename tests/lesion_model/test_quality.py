@@ -5,8 +5,11 @@ Real photos come from ../shared/derm/uploads when present, else the suite's synt
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -238,3 +241,27 @@ def test_the_bench_scores_the_whole_check_with_the_models_distance(lesions):
     (row,) = figures(measured, unfamiliar_above=10.0)["rows"][:1]
     assert row["refused"] == 0.5
     assert row["reasons"] == {"unfamiliar": 1}
+
+
+def test_the_bench_records_the_issues_figures_in_the_model_card(lesions, tiny_model, tmp_path):
+    """bench.photo_check --record: the card keeps the targeted shares per part, with their image counts."""
+    from bench.photo_check import Measured, Sample, figures, record
+
+    model_dir = Path(shutil.copytree(tiny_model, tmp_path / "model"))
+    clear = measure(lesions[0].image)
+    dark = measure(darkened(lesions[0].image))
+    measured = [
+        Measured(Sample("ph2", "held-out", "as_is", "a", ("pass",)), clear),
+        Measured(Sample("ph2", "held-out", "as_is", "b", ("pass",)), dark),
+        Measured(Sample("ph2", "held-out", "dark", "a", ("too_dark",)), dark),
+        Measured(Sample("skimage", "development", "as_is", "x", ("not_a_lesion", "any_issue")), dark),
+    ]
+    record(model_dir, figures(measured, unfamiliar_above=12.0))
+
+    card = json.loads((model_dir / "model_card.json").read_text())
+    section = card["photo_check"]
+    assert section["held_out"]["lesions_refused"] == {"share": 0.5, "images": 2}
+    assert section["held_out"]["dark_right_reason"] == {"share": 1.0, "images": 1}
+    assert section["development"]["skimage_refused"] == {"share": 1.0, "images": 1}
+    assert section["unfamiliar_above"] == 12.0
+    assert section["thresholds"]["max_skin_saturation"] == Thresholds().max_skin_saturation
