@@ -13,7 +13,8 @@ other image is held out: the other HAM10000 lesions, isic2017, ph2, isic-sample 
 
 Measured on held-out images:
 - real lesion photos as they are: the share refused (target <= 2 %);
-- real photos that are not lesions (scikit-image) and generated scenes: the share refused (target >= 95 %);
+- real photos that are not lesions (scikit-image) and generated scenes: the share refused, of both together
+  (`non_lesions`, the issue's target: >= 95 %) and of each;
 - real lesion photos made blurry (Gaussian sigma 4 and 6 px at 224), dark (x0.15) or overexposed (x3, clipped):
   the share refused *with the right reason* (target >= 90 %);
 - camera-like versions of real lesions (the lesion smaller in a wider frame of skin, mild defocus, uneven
@@ -358,6 +359,9 @@ def figures(
             groups[(sample.part, f"lesions:{sample.source}", sample.variant)].append((sample, result))
         if group == "scenes":
             groups[(sample.part, "scenes", "all")].append((sample, result))
+        if group != "lesions":
+            # The issue's target is on both together: real non-lesion photos "and your own generated scenes".
+            groups[(sample.part, "non_lesions", "all")].append((sample, result))
     rows = []
     for (part, group, variant), results in sorted(groups.items()):
         right = sum(is_right(sample, result) for sample, result in results)
@@ -389,6 +393,7 @@ def photo_check_figures(*, per_source: int | None = None, model_dir: Path | None
 # (card key, group, variant): the figures the issue sets targets for, as the card's photo_check section keeps them.
 CARD_FIGURES = (
     ("lesions_refused", "lesions", "as_is", "refused"),
+    ("non_lesions_refused", "non_lesions", "all", "refused"),
     ("skimage_refused", "skimage", "as_is", "refused"),
     ("scenes_refused", "scenes", "all", "refused"),
     ("blur4_right_reason", "lesions", "blur4", "right"),

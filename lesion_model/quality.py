@@ -67,6 +67,12 @@ class Thresholds:
     max_background_edges: float = 0.45
     # No lesion: the darker class hardly darker than the skin around it (luminance levels).
     min_lesion_contrast: float = 9.0
+    # A faint darker region (lesion contrast below this) must also differ from the skin in colour: pigment shifts
+    # chromaticity, shading and skin texture only brightness. Development lesions: chroma >= 0.0053 (>= 0.012 for
+    # the faint ones); generated bare skin <= 0.0013 at contrast <= 11.6; camera-like close-ups whose Otsu split
+    # follows the light fall-off (chroma down to 0.0003) all have contrast >= 20.
+    faint_lesion_contrast: float = 16.0
+    min_faint_lesion_chroma: float = 0.003
     # The lesion's share of the frame.
     min_lesion_share: float = 0.004
     # Share of the frame's outer band covered by the lesion: no skin visible around it.
@@ -90,6 +96,7 @@ class PhotoMeasures:
     background_edges: float  # share of the skin around the lesion crossed by strong edges (fur, gravel, text)
     separation: float  # Otsu's between-class variance over total variance on the lesion channel, 0-1
     lesion_contrast: float  # mean luminance of the skin around the lesion minus the lesion's, 0-255
+    lesion_chroma: float  # chromaticity difference, lesion against the skin around it (|dr| + |db|, 0-2)
     lesion_share: float  # the darker class's share of the frame
     lesion_border_share: float  # share of the frame's outer band that is lesion
     lesion_clipped_share: float  # share of the lesion's area hidden by clipped white (`_hidden_share`)
@@ -148,12 +155,16 @@ def _percentile(histogram: list[int], share: float) -> float:
     return float(np.searchsorted(cumulative, share * cumulative[-1]))
 
 
-def _skin_domain(red: np.ndarray, green: np.ndarray, blue: np.ndarray, usable: np.ndarray) -> np.ndarray:
+def _chromaticity(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Red's and blue's share of each pixel's brightness: colour without intensity (shading leaves it alone)."""
+    total = red + green + blue + np.float32(1e-3)
+    return red / total, blue / total
+
+
+def _skin_domain(r: np.ndarray, b: np.ndarray, usable: np.ndarray) -> np.ndarray:
     """Pixels whose chromaticity is near the photo's own median: skin and lesion under whatever colour cast the
     camera gave them, without stickers, rulers' colour marks, sky or clothes. Lesions differ from skin by a few
     hundredths of chromaticity; a blue sticker by a few tenths."""
-    total = red + green + blue + np.float32(1e-3)
-    r, b = red / total, blue / total
     if not usable.any():
         return usable
     median_r, median_b = float(np.median(r[usable])), float(np.median(b[usable]))
@@ -212,7 +223,8 @@ def measure(image: Image.Image) -> PhotoMeasures:
     usable = (luminance > 20) & ~clipped
     if usable.any():
         usable &= ~(_CORNERS & (luminance < 0.6 * float(np.median(luminance[usable]))))
-    skin = _skin_domain(red, green, blue, usable)
+    r, b = _chromaticity(red, green, blue)
+    skin = _skin_domain(r, b, usable)
     skin_count = int(skin.sum())
 
     # Lesions are darker and browner than skin: low green+blue separates them from skin of any tone.
@@ -236,16 +248,20 @@ def measure(image: Image.Image) -> PhotoMeasures:
         background_edges=_edge_share(luminance, around, lesion),
         separation=separation,
         lesion_contrast=_class_difference(luminance, around, lesion),
+        lesion_chroma=_class_difference(r, around, lesion, absolute=True)
+        + _class_difference(b, around, lesion, absolute=True),
         lesion_share=float(lesion_count / lesion.size),
         lesion_border_share=float(lesion[_BAND].mean()),
         lesion_clipped_share=_hidden_share(clipped, lesion, lesion_count),
     )
 
 
-def _class_difference(luminance: np.ndarray, around: np.ndarray, lesion: np.ndarray) -> float:
+def _class_difference(values: np.ndarray, around: np.ndarray, lesion: np.ndarray, *, absolute: bool = False) -> float:
+    """The skin around the lesion's mean minus the lesion's (0 when either class is empty)."""
     if not around.any() or not lesion.any():
         return 0.0
-    return float(luminance[around].mean() - luminance[lesion].mean())
+    difference = float(values[around].mean() - values[lesion].mean())
+    return abs(difference) if absolute else difference
 
 
 def _edge_share(luminance: np.ndarray, around: np.ndarray, lesion: np.ndarray) -> float:
@@ -312,7 +328,12 @@ def check_skin(measures: PhotoMeasures, thresholds: Thresholds) -> QualityIssue 
 
 
 def check_lesion(measures: PhotoMeasures, thresholds: Thresholds) -> QualityIssue | None:
-    return QualityIssue.NOT_A_LESION if measures.lesion_contrast < thresholds.min_lesion_contrast else None
+    faint = measures.lesion_contrast < thresholds.faint_lesion_contrast
+    # Faint and the skin's own colour: a shadow or skin texture, not pigment.
+    shading = faint and measures.lesion_chroma < thresholds.min_faint_lesion_chroma
+    if measures.lesion_contrast < thresholds.min_lesion_contrast or shading:
+        return QualityIssue.NOT_A_LESION
+    return None
 
 
 def check_size(measures: PhotoMeasures, thresholds: Thresholds) -> QualityIssue | None:

@@ -167,6 +167,38 @@ def test_pictures_that_are_not_lesions(image):
     assert check_photo(image).issue == QualityIssue.NOT_A_LESION
 
 
+def _faint_patch(colour: tuple[float, float, float], seed: int = 0) -> Image.Image:
+    """Skin with a faint darker disc in the middle, a few grey levels below it."""
+    yy, xx = np.mgrid[0:WORKING_SIZE, 0:WORKING_SIZE] / WORKING_SIZE - 0.5
+    pixels = np.empty((WORKING_SIZE, WORKING_SIZE, 3), dtype=np.float32)
+    pixels[:] = (200, 150, 125)
+    pixels[np.hypot(xx, yy) < 0.2] = colour
+    pixels += np.random.default_rng(seed).normal(0, 3, pixels.shape)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def test_a_faint_patch_of_the_skins_own_colour_is_shading_not_a_lesion():
+    """A faint darker region must differ from the skin in colour too: pigment shifts the colour, a shadow or the
+    skin's own texture only its brightness."""
+    shadow = check_photo(_faint_patch((186, 139.5, 116.25)))  # the skin x 0.93: darker, same colour
+    brown = check_photo(_faint_patch((190, 132, 105)))  # as faint, browner: pigment
+
+    limits = Thresholds()
+    for result in (shadow, brown):
+        assert limits.min_lesion_contrast < result.measures.lesion_contrast < limits.faint_lesion_contrast
+    assert shadow.measures.lesion_chroma < limits.min_faint_lesion_chroma < brown.measures.lesion_chroma
+    assert shadow.issue == QualityIssue.NOT_A_LESION
+    assert brown.passed, brown.measures
+
+
+def test_bare_skin_is_not_a_lesion():
+    """Generated bare skin (bench.photo_check's `skin_only`): its darker half is texture, the skin's own colour."""
+    for seed in range(5):
+        result = check_photo(scene("skin_only", seed))
+        assert result.issue == QualityIssue.NOT_A_LESION, result.measures
+        assert result.measures.lesion_chroma < Thresholds().min_faint_lesion_chroma
+
+
 def test_green_ground_is_not_skin_whatever_its_saturation():
     """Grass and leaves are no more saturated than some dermoscopy: it is their hue that is not skin's. A darker
     green blob on green ground passes every other check; the redness check refuses it."""
@@ -263,5 +295,6 @@ def test_the_bench_records_the_issues_figures_in_the_model_card(lesions, tiny_mo
     assert section["held_out"]["lesions_refused"] == {"share": 0.5, "images": 2}
     assert section["held_out"]["dark_right_reason"] == {"share": 1.0, "images": 1}
     assert section["development"]["skimage_refused"] == {"share": 1.0, "images": 1}
+    assert section["development"]["non_lesions_refused"] == {"share": 1.0, "images": 1}  # scikit-image + scenes
     assert section["unfamiliar_above"] == 12.0
     assert section["thresholds"]["max_skin_saturation"] == Thresholds().max_skin_saturation
