@@ -1,10 +1,11 @@
 """Phone close-ups simulated from dermoscopic images (issue 10, item 4).
 
 No labelled camera-photo set can be shared, so what a phone photo does to a lesion is simulated on the labelled
-dermoscopic images: the lesion smaller in a wider frame of skin of its own tone, unevenly lit, mildly defocused,
-JPEG-compressed. Used three ways, so they measure and train on the same thing:
+dermoscopic images: the lesion smaller in a wider frame of skin of its own tone, unevenly lit, with or without a
+flash's reflection (glare), mildly defocused, JPEG-compressed. Used three ways, so they measure and train on the
+same thing:
 
-- `evaluate_model --simulate camera|camera_far` scores a labelled folder with every image so transformed;
+- `evaluate_model --simulate camera|camera_far|camera_glare` scores a labelled folder with every image so transformed;
 - the `camera` training view (training.features) teaches the head what such photos look like;
 - bench/photo_check.py checks that the photo check lets them through.
 
@@ -25,12 +26,17 @@ class CameraConditions:
     scale: float = 0.55  # the dermoscopic field's side as a share of the photo's side
     defocus: float = 1.0  # Gaussian blur sigma in pixels at 224 px (scaled with the image)
     jpeg_quality: int = 85
+    # Share of the frame under specular reflections (a flash or a lamp on the skin's surface oil), clipped white
+    # at their cores. Phone photos are often taken with the flash on; a dermatoscope's polarised light has none.
+    glare: float = 0.0
 
 
-# The two fixed conditions evaluate_model and the photo-check bench report.
+# The fixed conditions evaluate_model reports (the photo-check bench uses the first two: a reflection large enough
+# to hide the lesion is the check's `glare`, and the person is asked to retake).
 SIMULATIONS: dict[str, CameraConditions] = {
     "camera": CameraConditions(),
     "camera_far": CameraConditions(scale=0.4, defocus=1.2),
+    "camera_glare": CameraConditions(glare=0.01),
 }
 
 
@@ -79,7 +85,10 @@ def camera_like(
     rows, columns = np.mgrid[0:size, 0:size]
     ramp = (np.cos(angle) * columns + np.sin(angle) * rows) / size
     light = 0.7 + 0.35 * (ramp - ramp.min()) / max(1e-3, float(np.ptp(ramp)))
-    lit = Image.fromarray(np.clip(canvas * light[..., None], 0, 255).astype(np.uint8))
+    canvas = canvas * light[..., None]
+    if conditions.glare > 0:  # drawn last, so that without glare a seed gives the photo it always gave
+        canvas = _with_glare(canvas, rng, share=conditions.glare, centre=(top + inner / 2, left + inner / 2))
+    lit = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
     lit = lit.filter(ImageFilter.GaussianBlur(conditions.defocus * unit))
     if lit.size != image.size:
         lit = lit.resize(image.size, Image.Resampling.BILINEAR)
@@ -88,12 +97,35 @@ def camera_like(
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
+def _with_glare(
+    canvas: np.ndarray, rng: np.random.Generator, *, share: float, centre: tuple[float, float]
+) -> np.ndarray:
+    """One to three specular highlights covering about `share` of the frame, on and around the lesion (its raised
+    surface catches the light): each pulls the pixels towards white with a Gaussian fall-off, clipped at its core."""
+    size = canvas.shape[0]
+    count = int(rng.integers(1, 4))
+    weights = rng.dirichlet(np.ones(count))
+    rows, columns = np.mgrid[0:size, 0:size].astype(np.float32)
+    reflected = np.zeros((size, size), dtype=np.float32)
+    for weight in weights:
+        # The fall-off is 0.8 at the core's radius, where even a black pixel reaches white: the clipped core
+        # covers this spot's part of `share` (more on lighter skin).
+        core = np.sqrt(weight * share * size * size / np.pi)
+        spread = core / np.sqrt(np.log(1.25))
+        cy, cx = np.array(centre) + rng.normal(0, 0.12 * size, 2)
+        reflected = np.maximum(reflected, np.exp(-((rows - cy) ** 2 + (columns - cx) ** 2) / spread**2))
+    white = np.float32(255 / 0.8)  # at 0.8 of full strength a pixel of any colour reaches 255
+    return canvas + (white - canvas) * reflected[..., None]
+
+
 def random_camera(image: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """A training view: camera conditions drawn from a range wider than the two SIMULATIONS (so the head does not
-    learn the two fixed settings it is measured on): scale 0.35-0.85, defocus 0.3-1.6 px, JPEG quality 70-95."""
+    """A training view: camera conditions drawn from a range wider than the fixed SIMULATIONS (so the head does not
+    learn the settings it is measured on): scale 0.35-0.85, defocus 0.3-1.6 px, JPEG quality 70-95, and for half of
+    the photos a flash reflection over 0.2-2 % of the frame."""
     conditions = CameraConditions(
         scale=float(rng.uniform(0.35, 0.85)),
         defocus=float(rng.uniform(0.3, 1.6)),
         jpeg_quality=int(rng.integers(70, 96)),
+        glare=float(rng.uniform(0.002, 0.02)) if rng.random() < 0.5 else 0.0,
     )
     return camera_like(image, seed=rng, conditions=conditions)

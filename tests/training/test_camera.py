@@ -54,7 +54,31 @@ def test_random_camera_draws_conditions_from_the_generator():
     assert not np.array_equal(one, np.asarray(random_camera(image, np.random.default_rng(4))))
 
 
-def test_simulations_are_the_two_reported_conditions():
-    assert set(SIMULATIONS) == {"camera", "camera_far"}
+def test_simulations_are_the_reported_conditions():
+    from classifier.management.commands.evaluate_model import SIMULATION_NAMES
+
+    assert tuple(SIMULATIONS) == SIMULATION_NAMES == ("camera", "camera_far", "camera_glare")
     assert SIMULATIONS["camera"] == CameraConditions(scale=0.55, defocus=1.0)
     assert SIMULATIONS["camera_far"].scale < SIMULATIONS["camera"].scale
+    assert SIMULATIONS["camera_glare"] == CameraConditions(glare=0.01)
+
+
+def _clipped(image: Image.Image) -> np.ndarray:
+    return np.asarray(image).min(axis=2) >= 250
+
+
+def test_glare_adds_clipped_reflections_and_leaves_the_rest_of_the_photo_as_it_was():
+    image = _dermoscopic(224)
+    plain = camera_like(image, seed=5)
+    flashed = camera_like(image, seed=5, conditions=SIMULATIONS["camera_glare"])
+
+    assert not _clipped(plain).any()
+    assert 0.005 < _clipped(flashed).mean() < 0.03  # about 1 % of the frame, more on lighter skin
+    far_from_it = np.abs(np.asarray(flashed, np.int16) - np.asarray(plain, np.int16)).max(axis=2) <= 3
+    assert far_from_it.mean() > 0.8  # reflections, not a brighter photo
+
+
+def test_the_training_view_has_glare_on_about_half_of_the_photos():
+    image = _dermoscopic(224)
+    with_glare = [_clipped(random_camera(image, np.random.default_rng(seed))).any() for seed in range(40)]
+    assert 10 <= sum(with_glare) <= 30

@@ -22,6 +22,9 @@ from classifier.management.commands._model_choice import (
 from classifier.management.commands._training_dependencies import require_training_dependencies
 from lesion_model.model_card import ModelCardError, read_model_card
 
+# training.camera.SIMULATIONS' names (a test keeps them equal): this module loads without the training packages.
+SIMULATION_NAMES = ("camera", "camera_far", "camera_glare")
+
 if TYPE_CHECKING:
     from training.datasets import Dataset
 
@@ -75,9 +78,10 @@ class Command(ModelCommand):
         )
         parser.add_argument(
             "--simulate",
-            choices=("camera", "camera_far"),
+            choices=SIMULATION_NAMES,
             help="score every image as a simulated phone close-up (training/camera.py): the lesion at 55 %% "
-            "(camera_far: 40 %%) of the frame in skin, uneven light, defocus, JPEG",
+            "(camera_far: 40 %%) of the frame in skin, uneven light, defocus, JPEG (camera_glare: with a flash's "
+            "reflection over 1 %% of the frame)",
         )
         parser.add_argument(
             "--record-camera",
