@@ -18,7 +18,8 @@ Measured on held-out images:
 - real lesion photos made blurry (Gaussian sigma 4 and 6 px at 224), dark (x0.15) or overexposed (x3, clipped):
   the share refused *with the right reason* (target >= 90 %);
 - camera-like versions of real lesions (the lesion smaller in a wider frame of skin, mild defocus, uneven
-  light, JPEG): the share let through (they must pass: most people have no dermatoscope).
+  light, JPEG; `camera_glare` with a flash's reflection too): the share let through (they must pass: most people
+  have no dermatoscope).
 
 scikit-image is a development requirement (requirements-dev.txt); without it the non-lesion photo rows are empty.
 """
@@ -265,6 +266,11 @@ LESION_VARIANTS: dict[str, tuple[Callable[[Image.Image, int], Image.Image], tupl
         lambda image, seed: camera_like(image, seed=seed, conditions=SIMULATIONS["camera_far"]),
         ("pass",),
     ),
+    # A flash's reflection over 1 % of the frame: the model scores these (its camera view has glare), so they pass.
+    "camera_glare": (
+        lambda image, seed: camera_like(image, seed=seed, conditions=SIMULATIONS["camera_glare"]),
+        ("pass",),
+    ),
 }
 
 
@@ -402,6 +408,7 @@ CARD_FIGURES = (
     ("bright_right_reason", "lesions", "bright", "right"),
     ("camera_refused", "lesions", "camera", "refused"),
     ("camera_far_refused", "lesions", "camera_far", "refused"),
+    ("camera_glare_refused", "lesions", "camera_glare", "refused"),
 )
 
 

@@ -23,6 +23,7 @@ from bench.photo_check import (
     scene,
 )
 from bench.synthetic import SKIN, lesion_pixels
+from lesion_model import quality
 from lesion_model.decode import decode_image
 from lesion_model.quality import (
     PIXEL_CHECKS,
@@ -145,6 +146,33 @@ def _filled_frame(seed: int) -> Image.Image:
         0, 6, (WORKING_SIZE, WORKING_SIZE, 3)
     )
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def _flash_beside_a_mole(seed: int) -> Image.Image:
+    """A mole (4.5 % of the frame) on skin, and beside it a flash's reflection: clipped white at its core (2.5 % of
+    the frame), fading into the skin, as training.camera draws glare."""
+    yy, xx = np.mgrid[0:WORKING_SIZE, 0:WORKING_SIZE] / WORKING_SIZE - 0.5
+    pixels = np.empty((WORKING_SIZE, WORKING_SIZE, 3), dtype=np.float32)
+    pixels[:] = (205, 160, 140)
+    pixels[np.hypot(xx, yy) < 0.12] = (150, 100, 80)
+    spread = 0.06 / np.sqrt(np.log(1.25))
+    glow = np.exp(-((xx + 0.2) ** 2 + (yy + 0.2) ** 2) / spread**2)[..., None]
+    pixels += (255 / 0.8 - pixels) * glow + np.random.default_rng(seed).normal(0, 3, pixels.shape)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_flash_reflection_beside_the_lesion_is_not_mistaken_for_the_lesion(seed, monkeypatch):
+    """Phone photos are often taken with the flash on. The reflection's bright fringe is neither skin nor lesion;
+    left in, Otsu splits the fringe from everything else and the lesion seems to fill the frame (`too_close`)."""
+    photo = _flash_beside_a_mole(seed)
+
+    result = check_photo(photo)
+    assert result.passed, result.measures
+    assert result.measures.lesion_share == pytest.approx(np.pi * 0.12**2, abs=0.01)
+
+    monkeypatch.setattr(quality, "HALO_MARGIN", float("inf"))  # the fringe left in
+    assert check_photo(photo).issue == QualityIssue.TOO_CLOSE
 
 
 def test_lesion_filling_the_frame_is_too_close():
