@@ -31,8 +31,8 @@ class CameraConditions:
     glare: float = 0.0
 
 
-# The fixed conditions evaluate_model reports (the photo-check bench uses the first two: a reflection large enough
-# to hide the lesion is the check's `glare`, and the person is asked to retake).
+# The fixed conditions evaluate_model and the photo-check bench report. A reflection large enough to hide the lesion
+# is another matter: the photo check refuses it as `glare`, and the person is asked to retake.
 SIMULATIONS: dict[str, CameraConditions] = {
     "camera": CameraConditions(),
     "camera_far": CameraConditions(scale=0.4, defocus=1.2),
