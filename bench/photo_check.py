@@ -45,7 +45,7 @@ from lesion_model.decode import ImageError, decode_image
 from lesion_model.preprocessing import to_model_input
 from lesion_model.quality import WORKING_SIZE, PhotoMeasures, QualityIssue, Thresholds, measure, run_checks
 from lesion_model.scorer import MelanomaScorer
-from training.camera import SIMULATIONS, camera_like, smooth_noise
+from training.camera import SIMULATIONS, CameraConditions, camera_like, smooth_noise
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DERM = Path(os.environ.get("MELANOMA_SHARED_DERM", str(REPO.parent / "shared" / "derm")))
@@ -253,6 +253,10 @@ def overexposed(image: Image.Image, gain: float = 3.0) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(image, dtype=np.float32) * gain, 0, 255).astype(np.uint8))
 
 
+def _simulated(conditions: CameraConditions) -> Callable[[Image.Image, int], Image.Image]:
+    return lambda image, seed: camera_like(image, seed=seed, conditions=conditions)
+
+
 LESION_VARIANTS: dict[str, tuple[Callable[[Image.Image, int], Image.Image], tuple[str, ...]]] = {
     "blur4": (lambda image, _seed: blurred(image, 4.0), (QualityIssue.BLURRY.value,)),
     "blur6": (lambda image, _seed: blurred(image, 6.0), (QualityIssue.BLURRY.value,)),
@@ -261,16 +265,9 @@ LESION_VARIANTS: dict[str, tuple[Callable[[Image.Image, int], Image.Image], tupl
         lambda image, _seed: overexposed(image),
         (QualityIssue.TOO_BRIGHT.value, QualityIssue.GLARE.value),
     ),
-    "camera": (lambda image, seed: camera_like(image, seed=seed, conditions=SIMULATIONS["camera"]), ("pass",)),
-    "camera_far": (
-        lambda image, seed: camera_like(image, seed=seed, conditions=SIMULATIONS["camera_far"]),
-        ("pass",),
-    ),
-    # A flash's reflection over 1 % of the frame: the model scores these (its camera view has glare), so they pass.
-    "camera_glare": (
-        lambda image, seed: camera_like(image, seed=seed, conditions=SIMULATIONS["camera_glare"]),
-        ("pass",),
-    ),
+    # Every simulated phone close-up must pass, a flash's reflection over 1 % of the frame (`camera_glare`)
+    # included: the model scores those (its camera view has glare); only one that hides the lesion is `glare`.
+    **{name: (_simulated(conditions), ("pass",)) for name, conditions in SIMULATIONS.items()},
 }
 
 
