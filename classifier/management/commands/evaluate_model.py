@@ -22,7 +22,8 @@ from classifier.management.commands._model_choice import (
 from classifier.management.commands._training_dependencies import require_training_dependencies
 from lesion_model.model_card import ModelCardError, read_model_card
 
-# training.camera.SIMULATIONS' names (a test keeps them equal): this module loads without the training packages.
+# training.camera.SIMULATIONS' names (a test keeps them equal): this module must load on a runtime-only install,
+# which has no `training` package, to say what to install (tests/classifier/test_runtime_only_commands.py).
 SIMULATION_NAMES = ("camera", "camera_far", "camera_glare")
 
 if TYPE_CHECKING:
