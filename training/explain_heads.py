@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lesion_model.explain import DIAGNOSES, diagnosis_code
-from training.features import FEATURE_LAYERS
+from training.features import FEATURE_LAYERS, centre_margin
 from training.linear_head import LinearHead, fit_logistic_head
 
 FAMILIARITY_COMPONENTS = 32
@@ -27,6 +27,8 @@ FAMILIARITY_PERCENTILE = 99.5
 # sources never trained on (isic-sample, ISIC 2017 test) were refused, at 1.25x none of 200 (README).
 FAMILIARITY_MARGIN = 1.25
 DIFFERENTIAL_C = 0.002
+# Poolings that are means over positions, so the logit's part from them spreads exactly over the map.
+AVERAGED = ("avg", "centre_avg")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def heatmap_branch(backbone_model: Any, direction: np.ndarray) -> Any:
     import keras  # noqa: PLC0415
 
     grid = max(
-        int(backbone_model.get_layer(name).output.shape[1]) for name, pooling in FEATURE_LAYERS if pooling == "avg"
+        int(backbone_model.get_layer(name).output.shape[1]) for name, pooling in FEATURE_LAYERS if pooling in AVERAGED
     )
     parts = []
     offset = 0
@@ -78,15 +80,23 @@ def heatmap_branch(backbone_model: Any, direction: np.ndarray) -> Any:
         channels = int(output.shape[-1])
         weights = direction[offset : offset + channels]
         offset += channels
-        if pooling != "avg":  # a max-pooled feature has no spread over the image: left out (module docstring)
+        if pooling not in AVERAGED:  # a max-pooled feature has no spread over the image: left out (module docstring)
             continue
-        conv = keras.layers.Conv2D(1, 1, use_bias=False, name=f"heat_{layer_name}")
-        conv.build(output.shape)
-        conv.set_weights([weights.reshape(1, 1, channels, 1).astype(np.float32)])
-        heat = conv(output)
         side = int(output.shape[1])
+        name = f"heat_{layer_name}" if pooling == "avg" else f"heat_{layer_name}_{pooling}"
+        margin = centre_margin(side) if pooling == "centre_avg" else 0
+        # A centre average is the mean over (side - 2 margin)^2 cells: on the whole grid, whose mean the map keeps,
+        # each of them counts (side / (side - 2 margin))^2 times, and the cells outside count nothing.
+        scale = (side / (side - 2 * margin)) ** 2
+        conv = keras.layers.Conv2D(1, 1, use_bias=False, name=name)
+        conv.build(output.shape)
+        conv.set_weights([(scale * weights).reshape(1, 1, channels, 1).astype(np.float32)])
+        heat = conv(output)
+        if margin:
+            heat = keras.layers.Cropping2D(margin, name=f"{name}_crop")(heat)
+            heat = keras.layers.ZeroPadding2D(margin, name=f"{name}_pad")(heat)
         if side != grid:
-            heat = keras.layers.UpSampling2D(grid // side, interpolation="nearest", name=f"heat_up_{layer_name}")(heat)
+            heat = keras.layers.UpSampling2D(grid // side, interpolation="nearest", name=f"{name}_up")(heat)
         parts.append(heat)
     if offset != direction.size:
         raise ValueError(f"The head has {direction.size} weights; the feature layers hold {offset}.")
@@ -102,12 +112,14 @@ def explain_heads(
     card: dict[str, Any] = {
         "heatmap": {
             "output": "heatmap",
-            "grid": max(int(backbone_model.get_layer(n).output.shape[1]) for n, p in FEATURE_LAYERS if p == "avg"),
+            "grid": max(int(backbone_model.get_layer(n).output.shape[1]) for n, p in FEATURE_LAYERS if p in AVERAGED),
             "layers": [name for name, pooling in FEATURE_LAYERS if pooling == "avg"],
+            "centre_layers": [name for name, pooling in FEATURE_LAYERS if pooling == "centre_avg"],
             "method": (
                 "class activation map of the melanoma logit (against the rest): per position, the head's weights "
-                "times each average-pooled layer's map, nearest-upsampled to the grid and summed; its mean is "
-                "exactly those layers' share of the logit. Max-pooled features and the bias are left out."
+                "times each average-pooled layer's map (centre-pooled ones on their central cells, scaled by the "
+                "grid's area over the centre's), nearest-upsampled to the grid and summed; its mean is exactly "
+                "those layers' share of the logit. Max-pooled features and the bias are left out."
             ),
         }
     }

@@ -6,6 +6,12 @@ mid-level layers (colour and texture before they are abstracted into ImageNet ob
 HAM10000 validation / isic-sample AUC with the logistic head: top average only 0.86 / 0.68; + top max and
 blocks 12-13 0.90 / 0.75; + blocks 6 and 9 0.904 / 0.753. Every layer is computed anyway: pooling is free.
 
+A dermoscopic image is centred on its lesion and a phone close-up shows it in the middle of skin, so four of
+the maps are pooled a second time over their central 60 % ("centre_avg"): the lesion's own features, and (with
+the whole map's average beside them, linearly) the surrounding skin's. Measured 2026-12-06 at 320 px with the
+shipped views and C (leave-one-source-out HAM10000 / ISIC 2017 / PH2; validation pooled): without 0.774 /
+0.733 / 0.885, 0.896; with 0.785 / 0.750 / 0.857, 0.909. Top-layer centre only: 0.774 / 0.741 / 0.863, 0.901.
+
 Features are extracted through LiteRT, the runtime that serves the model: on this 2-core CPU it runs the
 backbone at ~7 ms per image against ~32 ms for TensorFlow in batches.
 """
@@ -37,7 +43,13 @@ FEATURE_LAYERS: tuple[tuple[str, str], ...] = (
     ("block_9_add", "avg"),
     ("block_9_add", "max"),
     ("block_6_expand_relu", "avg"),
+    ("out_relu", "centre_avg"),
+    ("block_13_expand_relu", "centre_avg"),
+    ("block_9_add", "centre_avg"),
+    ("block_6_expand_relu", "centre_avg"),
 )
+# "centre_avg" averages the middle CENTRE_FRACTION of a map's side (6 x 6 of the 10 x 10 top map at 320 px).
+CENTRE_FRACTION = 0.6
 
 # Views of a lesion the head is trained on, besides the image itself. Colour is what differs most between
 # clinics and cameras, so the head learns from colour-constant and colour-jittered copies too (on
@@ -69,10 +81,18 @@ def build_feature_model(backbone_model: Any, layers: Sequence[tuple[str, str]] =
             pooled.append(keras.layers.GlobalAveragePooling2D(name=f"{layer_name}_avg")(output))
         elif pooling == "max":
             pooled.append(keras.layers.GlobalMaxPooling2D(name=f"{layer_name}_max")(output))
+        elif pooling == "centre_avg":
+            centre = keras.layers.Cropping2D(centre_margin(int(output.shape[1])), name=f"{layer_name}_centre")(output)
+            pooled.append(keras.layers.GlobalAveragePooling2D(name=f"{layer_name}_centre_avg")(centre))
         else:
-            raise ValueError(f"Unknown pooling {pooling!r}: use avg or max.")
+            raise ValueError(f"Unknown pooling {pooling!r}: use avg, max or centre_avg.")
     features = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="features")(pooled)
     return keras.Model(backbone_model.input, features, name="pooled_features")
+
+
+def centre_margin(side: int) -> int:
+    """Cells cropped from each edge of a side x side map for "centre_avg" pooling."""
+    return round(side * (1 - CENTRE_FRACTION) / 2)
 
 
 def apply_view(pixels: np.ndarray, view: str, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -152,3 +152,67 @@ def test_a_random_view_of_an_image_does_not_depend_on_the_other_images(tmp_path)
 
     np.testing.assert_array_equal(everything[:, -1], last_only[:, 0])
     assert not np.array_equal(everything[:, -1], other_seed[:, 0])
+
+
+def _random_backbone_features(image_size: int = 96):
+    """A randomly initialised backbone (no weights file), its feature model and one random input."""
+    from training.features import build_feature_model
+    from training.weights import build_backbone
+
+    backbone = build_backbone(image_size, "none").model
+    inputs = np.random.default_rng(0).normal(size=(1, image_size, image_size, 3)).astype(np.float32)
+    return backbone, build_feature_model(backbone), inputs
+
+
+def test_centre_pooling_averages_the_middle_of_the_map():
+    import keras
+
+    from training.features import FEATURE_LAYERS, centre_margin
+
+    backbone, feature_model, inputs = _random_backbone_features()
+    features = np.asarray(feature_model(inputs))[0]
+    offset = 0
+    checked = 0
+    for layer_name, pooling in FEATURE_LAYERS:
+        activation = np.asarray(keras.Model(backbone.input, backbone.get_layer(layer_name).output)(inputs))[0]
+        channels = activation.shape[-1]
+        if pooling == "centre_avg":
+            margin = centre_margin(activation.shape[0])
+            assert margin >= 1  # a real crop at this size, or the test would not tell centre from whole
+            centre = activation[margin:-margin, margin:-margin]
+            scale = float(np.abs(activation).max())  # random weights: the top layer's activations are ~1e-11
+            expected = centre.mean(axis=(0, 1))
+            np.testing.assert_allclose(features[offset : offset + channels], expected, rtol=1e-3, atol=1e-5 * scale)
+            assert not np.allclose(expected, activation.mean(axis=(0, 1)), rtol=1e-3, atol=1e-5 * scale)
+            checked += 1
+        offset += channels
+    assert checked == 4
+    assert offset == features.size
+
+
+def test_heatmap_mean_is_the_averaged_features_share_of_the_logit():
+    """The heatmap spreads exactly the average- and centre-pooled features' part of the melanoma logit."""
+    import keras
+
+    from training.explain_heads import AVERAGED, heatmap_branch
+    from training.features import FEATURE_LAYERS
+
+    backbone, feature_model, inputs = _random_backbone_features()
+    features = np.asarray(feature_model(inputs))[0]
+    # Random weights leave the layers' activations on scales from 1e-11 to 1: each layer's weights are divided by
+    # its features' size, so that every layer counts in the sum.
+    direction = np.random.default_rng(1).normal(size=features.size)
+    pooled_as = np.empty(features.size, dtype=object)
+    offset = 0
+    for layer_name, pooling in FEATURE_LAYERS:
+        channels = int(backbone.get_layer(layer_name).output.shape[-1])
+        block = slice(offset, offset + channels)
+        direction[block] /= np.abs(features[block]).mean() + 1e-30
+        pooled_as[block] = pooling
+        offset += channels
+    for kept in (AVERAGED, ("centre_avg",)):  # the second: a heatmap without the centre layers would be all 0
+        weights = np.where(np.isin(pooled_as, kept), direction, 0.0)
+        heatmap = np.asarray(keras.Model(backbone.input, heatmap_branch(backbone, weights))(inputs))[0]
+        share = float(features.astype(np.float64) @ weights)
+        assert abs(share) > 1.0
+        assert heatmap.mean() == pytest.approx(share, rel=1e-3)
