@@ -43,7 +43,7 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) -m bench
 
-train: $(VENV)/.dev  ## the shipped recipe on ham10000, isic2017 (train+valid) and ph2 in ../shared/derm (~10 min)
+train: $(VENV)/.dev  ## the shipped recipe on ham10000, isic2017 (train+valid) and ph2 in ../shared/derm (~20 min)
 	$(PY) manage.py train_model --data ../shared/derm/ham10000 --data ../shared/derm/isic2017:train,valid \
 		--data ../shared/derm/ph2 --image-size 320 --cross-source --activate
 
