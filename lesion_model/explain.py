@@ -4,8 +4,9 @@ The shipped graph (training.recipes.logistic) has, besides the melanoma probabil
 
 - `heatmap` (G x G): the melanoma logit's share per position. The head is linear on average-pooled feature
   maps, so the logit of melanoma against the rest is exactly the mean over positions of sum_k w_k A_k(x, y)
-  (each layer's map brought to the common grid by nearest upsampling, which keeps its mean), plus the
-  max-pooled features' part and the bias, which have no spread over the image and are left out.
+  (each layer's map brought to the common grid by nearest upsampling, which keeps its mean; a layer pooled over
+  its centre only counts there, scaled by the grid's area over the centre's), plus the max-pooled features'
+  part and the bias, which have no spread over the image and are left out.
 - `differential` (7): calibrated probabilities of the seven HAM10000 diagnoses (a second head).
 - `familiarity` (k): the pooled features whitened on the training images' first k principal components;
   its length is their Mahalanobis distance, compared with the card's threshold for `unfamiliar`.
