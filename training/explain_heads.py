@@ -63,16 +63,16 @@ def differential_metrics(
     }
 
 
-def heatmap_branch(backbone_model: Any, direction: np.ndarray) -> Any:
-    """Keras tensor (grid, grid): sum over average-pooled layers of their maps weighted by `direction`.
+def heatmap_grid(backbone_model: Any) -> int:
+    """The heatmap's side: the finest averaged layer's (28 at 224 px, 40 at 320)."""
+    return max(int(backbone_model.get_layer(n).output.shape[1]) for n, pooling in FEATURE_LAYERS if pooling in AVERAGED)
 
-    The grid is the finest average-pooled layer's (28 at 224 px).
-    """
+
+def heatmap_branch(backbone_model: Any, direction: np.ndarray) -> Any:
+    """Keras tensor (grid, grid): sum over averaged layers of their maps weighted by `direction` (heatmap_grid)."""
     import keras  # noqa: PLC0415
 
-    grid = max(
-        int(backbone_model.get_layer(name).output.shape[1]) for name, pooling in FEATURE_LAYERS if pooling in AVERAGED
-    )
+    grid = heatmap_grid(backbone_model)
     parts = []
     offset = 0
     for layer_name, pooling in FEATURE_LAYERS:
@@ -112,7 +112,7 @@ def explain_heads(
     card: dict[str, Any] = {
         "heatmap": {
             "output": "heatmap",
-            "grid": max(int(backbone_model.get_layer(n).output.shape[1]) for n, p in FEATURE_LAYERS if p in AVERAGED),
+            "grid": heatmap_grid(backbone_model),
             "layers": [name for name, pooling in FEATURE_LAYERS if pooling == "avg"],
             "centre_layers": [name for name, pooling in FEATURE_LAYERS if pooling == "centre_avg"],
             "method": (
