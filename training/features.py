@@ -51,12 +51,15 @@ FEATURE_LAYERS: tuple[tuple[str, str], ...] = (
 # "centre_avg" averages the middle CENTRE_FRACTION of a map's side (6 x 6 of the 10 x 10 top map at 320 px).
 CENTRE_FRACTION = 0.6
 
-# Views of a lesion the head is trained on, besides the image itself. Colour is what differs most between
-# clinics and cameras, so the head learns from colour-constant and colour-jittered copies too (on
-# isic-sample, a different source, this raised AUC from 0.71 to 0.75 at equal validation AUC). No 90-degree
-# rotations: HAM10000's images were squashed from 600x450 to 224x224, and a rotation would turn the
-# horizontal squash vertical (rotated views lowered isic-sample AUC by 0.06). "camera" is the lesion as a phone
-# would show it (training.camera.random_camera): smaller in a wider frame of skin, unevenly lit, defocused.
+# Views of a lesion the head can be trained on, besides the image itself (TrainConfig.feature_views picks them).
+# Colour differs between clinics and cameras, so the shipped recipe trains on a colour-constant copy too. A
+# colour-jittered copy ("colour") once raised isic-sample AUC 0.71 -> 0.75 for a HAM10000-only model, but with
+# three sources it lowered every left-out source (0.792 / 0.748 / 0.861 -> 0.765 / 0.745 / 0.838, 2026-12-06):
+# not in the shipped views. No 90-degree rotations: HAM10000's images were squashed from 600x450 to 224x224, and
+# a rotation would turn the horizontal squash vertical (rotated views lowered isic-sample AUC by 0.06); a
+# 180-degree turn ("rotate_180") keeps it, and moved the left-out sources by +0.004-0.007 only (not shipped).
+# "camera" is the lesion as a phone would show it (training.camera.random_camera): smaller in a wider frame of
+# skin, unevenly lit, defocused.
 # "simulated_camera" is not for training: it is the fixed condition evaluate_model --simulate camera scores, so
 # train() can measure its folds and its validation split on phone-like photos.
 VIEWS = (
