@@ -17,7 +17,8 @@ import numpy as np
 
 from training.datasets import Sample
 from training.explain_heads import explain_heads, heatmap_branch
-from training.features import FEATURE_LAYERS, build_feature_model, export_runner, extract
+from training.feature_cache import FeatureCache, fingerprint
+from training.features import CENTRE_FRACTION, FEATURE_LAYERS, build_feature_model, export_runner, extract
 from training.linear_head import fit_logistic_head
 from training.model import HEAD_NAME
 from training.recipes.base import FitInputs, Fitted, Recipe, class_targets, model_inputs, notify
@@ -140,6 +141,12 @@ def _features(
     """(views, samples, dim) features; each (image, view) is extracted once per train() call (a random view is
     seeded by the image's path, so every fit of the call sees the same one)."""
     memo: dict[tuple[Path, str], np.ndarray] = run.memo.setdefault("features", {})
+    disk = _disk_cache(run)
+    if disk is not None:
+        for sample in samples:
+            for view in views:
+                if (sample.path, view) not in memo and (vector := disk.get(sample.path, view)) is not None:
+                    memo[(sample.path, view)] = vector
     missing = [sample for sample in samples if any((sample.path, v) not in memo for v in views)]
     if missing:
         started = time.perf_counter()
@@ -152,9 +159,27 @@ def _features(
         for view_index, view in enumerate(views):
             for sample_index, sample in enumerate(missing):
                 memo[(sample.path, view)] = extracted[view_index, sample_index]
+                if disk is not None:
+                    disk.put(sample.path, view, extracted[view_index, sample_index])
     if progress is not None and len(missing) < len(samples):
         progress((len(samples) - len(missing)) * len(views))
     return np.stack([np.stack([memo[(sample.path, view)] for sample in samples]) for view in views])
+
+
+def _disk_cache(run: FitInputs) -> FeatureCache | None:
+    """The run's on-disk feature cache (TrainConfig.feature_cache), opened once per train() call; None: none."""
+    config = run.config
+    if config.feature_cache is None:
+        return None
+    if "disk_cache" not in run.memo:
+        run.memo["disk_cache"] = FeatureCache(
+            config.feature_cache,
+            fingerprint(
+                image_size=config.image_size, weights=config.weights, normalisation=run.normalisation,
+                seed=config.seed, layers=FEATURE_LAYERS, centre_fraction=CENTRE_FRACTION,
+            ),
+        )  # fmt: skip
+    return run.memo["disk_cache"]
 
 
 # "auto" fits melanoma vs rest: the 7-diagnosis fit was no better on validation or isic-sample AUC.

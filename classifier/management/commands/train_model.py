@@ -94,6 +94,17 @@ class Command(ModelCommand):
                 "flip_horizontal,camera; others: flip_vertical, rotate_180, colour)"
             ),
         )
+        parser.add_argument(
+            "--logistic-c", type=float, help="logistic: inverse L2 strength on standardised features (default 0.00025)"
+        )
+        parser.add_argument(
+            "--feature-cache",
+            metavar="DIR",
+            help=(
+                "logistic: keep the backbone features under DIR and reuse them in later runs with the same input "
+                "size, weights, seed and code (a run that changes only the head then skips the extraction)"
+            ),
+        )
         parser.add_argument("--epochs", type=int, help="finetune epochs (default: the recipe's)")
         parser.add_argument("--image-size", type=int, help="input size in pixels (default: the recipe's)")
         parser.add_argument("--batch-size", type=int, help="finetune batch size (default: the recipe's)")
@@ -113,6 +124,8 @@ class Command(ModelCommand):
         for name in ("epochs", "image_size", "batch_size"):
             if options[name] is not None and options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be a positive number.")
+        if options["logistic_c"] is not None and not options["logistic_c"] > 0:
+            raise CommandError("--logistic-c must be a positive number (e.g. 0.00025).")
         # Imported here: TensorFlow loads only when a model is really trained, never for `manage.py help`.
         from training.datasets import DataFolder, DatasetError  # noqa: PLC0415
         from training.export import ExportError  # noqa: PLC0415
@@ -131,6 +144,8 @@ class Command(ModelCommand):
             "target_sensitivity": options["target_sensitivity"],
             "version": options["version"],
             "source_weighting": options["source_weighting"],
+            "logistic_c": options["logistic_c"],
+            "feature_cache": Path(options["feature_cache"]) if options["feature_cache"] else None,
         }
         if options["resume"] and not options["version"]:
             raise CommandError("--resume needs the --version of the interrupted run.")
