@@ -317,7 +317,7 @@ def _cross_source(
                 train_weights=sample_weights(
                     [s.label for s in train_samples], [s.source for s in train_samples], config.source_weighting
                 ),
-                memo=memo, checkpoint_dir=None,
+                memo=memo, checkpoint_dir=None, fold=True,
             )
         )  # fmt: skip
         threshold, _ = choose_threshold_by_source(

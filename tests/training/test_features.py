@@ -216,3 +216,27 @@ def test_heatmap_mean_is_the_averaged_features_share_of_the_logit():
         share = float(features.astype(np.float64) @ weights)
         assert abs(share) > 1.0
         assert heatmap.mean() == pytest.approx(share, rel=1e-3)
+
+
+def test_familiarity_whitens_on_the_first_principal_components():
+    """The served distance is the Mahalanobis distance on the training images' top principal axes, exactly as a
+    full SVD of the standardised features gives them."""
+    pytest.importorskip("tensorflow")
+    from training.explain_heads import FAMILIARITY_COMPONENTS, _familiarity
+
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(1, 300, 40)) @ rng.normal(size=(40, 40)) + rng.normal(size=40)
+    val = rng.normal(size=(50, 40)) @ rng.normal(size=(40, 40))
+    layer, card = _familiarity(train.astype(np.float32), val.astype(np.float32))
+    kernel, bias = layer.get_weights()
+
+    x = train[0]
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    _, singular, components = np.linalg.svd((x - mean) / scale, full_matrices=False)
+    k = FAMILIARITY_COMPONENTS
+    whitened = ((val - mean) / scale) @ components[:k].T / (singular[:k] / np.sqrt(x.shape[0] - 1))
+    expected = np.linalg.norm(whitened, axis=1)
+    served = np.linalg.norm(val @ kernel + bias, axis=1)
+    np.testing.assert_allclose(served, expected, rtol=1e-4)
+    assert card["components"] == k
+    assert card["validation_median"] == pytest.approx(np.median(expected), rel=1e-3)

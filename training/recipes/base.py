@@ -44,6 +44,8 @@ class FitInputs:
     # reuse between them, e.g. the logistic recipe's per-image features.
     memo: dict[str, Any] = field(default_factory=dict)
     checkpoint_dir: Path | None = None  # where a recipe with epochs keeps its per-epoch checkpoint; None: none
+    # A cross-source fold: only scored, never exported, so a recipe may skip what only the served model needs.
+    fold: bool = False
 
 
 @dataclass
