@@ -7,8 +7,9 @@ every validation metric, so a group (lesion / patient id) always lands wholly on
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
@@ -89,6 +90,27 @@ def split_by_source(
             train += source_train
             val += source_val
     return train, val
+
+
+@dataclass(frozen=True)
+class SourceFold(Generic[SourcedT]):
+    """One leave-one-source-out fold: the others split as train() splits them, the left-out source whole."""
+
+    left_out: str
+    train: list[SourcedT]
+    val: list[SourcedT]
+    held: list[SourcedT]  # every image of the left-out source (the parts it was given); nothing of it is fitted
+
+
+def leave_one_source_out(
+    samples: Sequence[SourcedT], *, val_fraction: float = 0.2, seed: int = 0
+) -> Iterator[SourceFold[SourcedT]]:
+    """Each source left out in turn, in name order; the others are split by `split_by_source`."""
+    for left_out in sorted({sample.source for sample in samples}):
+        others = [sample for sample in samples if sample.source != left_out]
+        held = [sample for sample in samples if sample.source == left_out]
+        train, val = split_by_source(others, val_fraction=val_fraction, seed=seed)
+        yield SourceFold(left_out=left_out, train=train, val=val, held=held)
 
 
 def describe_split(val_fraction: float, seed: int) -> str:

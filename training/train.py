@@ -51,7 +51,7 @@ from training.metrics import choose_threshold_by_source, compute_metrics, save_r
 from training.model import DEFAULT_CUT_LAYER
 from training.recipes import DEFAULT_RECIPE, Recipe, get_recipe
 from training.recipes.base import BINARY_CLASSES, FitInputs, Fitted, ProgressCallback, model_inputs, notify
-from training.splits import describe_split, split_by_source
+from training.splits import describe_split, leave_one_source_out, split_by_source
 from training.weighting import DEFAULT_SCHEME, sample_weights, source_shares
 
 __all__ = ["ProgressCallback", "TrainConfig", "TrainResult", "model_inputs", "train"]
@@ -158,7 +158,7 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
     train_samples, val_samples = split_by_source(dataset.samples, val_fraction=config.val_fraction, seed=config.seed)
     _check_both_sides(train_samples, val_samples)
     class_names, melanoma_indices = _class_names(dataset.samples, config.task, recipe)
-    normalisation = _normalisation(config)
+    normalisation = serving_normalisation(config)
     timings["load_s"] = time.perf_counter() - started
     notify(progress, "load", 1, 1)
     version = _version(config)
@@ -302,11 +302,10 @@ def _cross_source(
     table: dict[str, SourceMetrics] = {}
     differential: dict[str, dict[str, Any]] = {}
     camera: dict[str, dict[str, Any]] = {}
-    for index, left_out in enumerate(sources):
+    folds = leave_one_source_out(dataset.samples, val_fraction=config.val_fraction, seed=config.seed)
+    for index, fold in enumerate(folds):
         notify(progress, "cross-source", index, len(sources))
-        others = [sample for sample in dataset.samples if sample.source != left_out]
-        held = [sample for sample in dataset.samples if sample.source == left_out]
-        train_samples, val_samples = split_by_source(others, val_fraction=config.val_fraction, seed=config.seed)
+        left_out, train_samples, val_samples, held = fold.left_out, fold.train, fold.val, fold.held
         _check_both_sides(train_samples, val_samples)
         val_labels = np.array([sample.label for sample in val_samples], dtype=np.int32)
         fitted = recipe.fit(
@@ -391,7 +390,7 @@ def _class_names(samples: Sequence[Sample], task: str, recipe: Recipe) -> tuple[
     return list(BINARY_CLASSES), [1]
 
 
-def _normalisation(config: TrainConfig) -> Normalisation:
+def serving_normalisation(config: TrainConfig) -> Normalisation:
     """What serving repeats: the weights' normalisation and the configured colour constancy."""
     name = "imagenet_torch" if config.weights in ("torchvision", None, "none") else "keras_mobilenet"
     return Normalisation(

@@ -1,0 +1,316 @@
+"""Head variants of the logistic recipe, compared on features a `train_model --feature-cache` run left behind.
+
+    python -m bench.head_variants --feature-cache DIR --data ../shared/derm/ham10000 \\
+        --data ../shared/derm/isic2017:train,valid --data ../shared/derm/ph2 --image-size 320 \\
+        logistic logistic:0.000125 l2_blocks no_max lda source_projection
+
+Every variant is fitted as `train_model --cross-source` fits the shipped head: the same leave-one-source-out folds
+and validation split (training.splits), source weights (training.weighting), training views and threshold rule
+(training.metrics.choose_threshold_by_source). It prints, per variant, each left-out source's AUC, sensitivity and
+specificity at that fold's threshold, its AUC as simulated phone close-ups, and the validation split's AUC per
+source: the figures the README's "How the recipe was chosen" compares. The `logistic` row reproduces the card of the
+run that filled the cache exactly. Test sets are never read.
+
+Nothing is extracted: a feature missing from the cache is an error naming the command that fills it (the same
+data, --image-size, --views and --seed, with --cross-source). Seconds per variant, not minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Channels of each pooled MobileNetV2 (alpha 1.0) layer, to find a layer's block of the concatenated features.
+LAYER_CHANNELS = {
+    "out_relu": 1280,
+    "block_13_expand_relu": 576,
+    "block_12_add": 96,
+    "block_9_add": 64,
+    "block_6_expand_relu": 192,
+}
+DEFAULT_C = 0.00025
+
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+class CacheMiss(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A head fitted on (features, targets, weights, sources) that returns a melanoma scorer."""
+
+    name: str
+    parameter: float | None
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        name, _, value = text.partition(":")
+        if name not in VARIANTS:
+            raise ValueError(f"Unknown variant {name!r}: use {', '.join(VARIANTS)}.")
+        try:
+            return cls(name, float(value) if value else None)
+        except ValueError:
+            raise ValueError(f"{text!r}: the part after ':' must be a number.") from None
+
+    def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray, sources: np.ndarray) -> Scorer:
+        return VARIANTS[self.name](x, y, weights, sources, self.parameter)
+
+    def __str__(self) -> str:
+        return self.name if self.parameter is None else f"{self.name}:{self.parameter:g}"
+
+
+def _blocks() -> list[slice]:
+    """Where each entry of training.features.FEATURE_LAYERS lies in the concatenated vector."""
+    from training.features import FEATURE_LAYERS  # noqa: PLC0415
+
+    blocks, start = [], 0
+    for layer, _ in FEATURE_LAYERS:
+        blocks.append(slice(start, start + LAYER_CHANNELS[layer]))
+        start += LAYER_CHANNELS[layer]
+    return blocks
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float | None) -> Scorer:
+    from training.linear_head import fit_logistic_head  # noqa: PLC0415
+
+    head = fit_logistic_head(x, y, n_classes=2, c=c or DEFAULT_C, sample_weight=w)
+    return lambda z: head.probabilities(z)[:, 1]
+
+
+def logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, c: float | None) -> Scorer:
+    """The shipped head (training.linear_head), at C (default the shipped 0.00025)."""
+    return _logistic(x, y, w, c)
+
+
+def l2_blocks(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, c: float | None) -> Scorer:
+    """Each pooled layer's block scaled to unit length (times sqrt of its size) before the logistic head: a
+    clinic's overall contrast or exposure then moves no layer's features as a whole."""
+    blocks = _blocks()
+
+    def normalise(z: np.ndarray) -> np.ndarray:
+        parts = [z[:, b] / (np.linalg.norm(z[:, b], axis=1, keepdims=True) + 1e-6) for b in blocks]
+        return np.concatenate([p * np.sqrt(p.shape[1]) for p in parts], axis=1)
+
+    score = _logistic(normalise(x), y, w, c)
+    return lambda z: score(normalise(z))
+
+
+def no_max(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, c: float | None) -> Scorer:
+    """The max-pooled blocks left out (a single hot cell - a ruler mark, a bubble - moves a max, not an average)."""
+    from training.features import FEATURE_LAYERS  # noqa: PLC0415
+
+    keep = np.concatenate(
+        [np.arange(b.start, b.stop) for b, (_, pool) in zip(_blocks(), FEATURE_LAYERS, strict=True) if pool != "max"]
+    )
+    score = _logistic(x[:, keep], y, w, c)
+    return lambda z: score(z[:, keep])
+
+
+def source_projection(x: np.ndarray, y: np.ndarray, w: np.ndarray, sources: np.ndarray, c: float | None) -> Scorer:
+    """The directions along which the training sources differ within a class (their class means, on
+    standardised features) projected out before the logistic head: what tells clinics apart cannot be used."""
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
+    scaler = StandardScaler().fit(x)
+    standard = scaler.transform(x)
+    directions = []
+    for label in (0, 1):
+        means = [
+            standard[(sources == source) & (y == label)].mean(axis=0)
+            for source in sorted(set(sources.tolist()))
+            if np.any((sources == source) & (y == label))
+        ]
+        directions += [mean - means[0] for mean in means[1:]]
+    if not directions:
+        raise ValueError("source_projection needs at least two training sources.")
+    basis, _ = np.linalg.qr(np.stack(directions, axis=1))
+
+    def project(z: np.ndarray) -> np.ndarray:
+        s = scaler.transform(z)
+        return s - (s @ basis) @ basis.T
+
+    score = _logistic(project(x), y, w, c)
+    return lambda z: score(project(z))
+
+
+def lda(x: np.ndarray, y: np.ndarray, _: np.ndarray, __: np.ndarray, shrinkage: float | None) -> Scorer:
+    """Shrinkage linear discriminant analysis on standardised features (Ledoit-Wolf shrinkage unless given); it
+    takes no sample weights, so sources are weighted by their size."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
+    scaler = StandardScaler().fit(x)
+    model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto" if shrinkage is None else shrinkage)
+    model.fit(scaler.transform(x), y)
+    return lambda z: model.predict_proba(scaler.transform(z))[:, 1]
+
+
+VARIANTS: dict[str, Callable[..., Scorer]] = {
+    "logistic": logistic,
+    "l2_blocks": l2_blocks,
+    "no_max": no_max,
+    "source_projection": source_projection,
+    "lda": lda,
+}
+
+
+class CachedFeatures:
+    """(views, images, features) arrays read from a training.feature_cache.FeatureCache, kept in memory."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+        self.vectors: dict[tuple[Path, str], np.ndarray] = {}
+
+    def __call__(self, samples: Sequence[Any], views: Sequence[str]) -> np.ndarray:
+        for sample in samples:
+            for view in views:
+                key = (sample.path, view)
+                if key not in self.vectors:
+                    vector = self.cache.get(sample.path, view)
+                    if vector is None:
+                        raise CacheMiss(f"{sample.path} ({view} view)")
+                    self.vectors[key] = vector
+        return np.stack([np.stack([self.vectors[(s.path, view)] for s in samples]) for view in views])
+
+
+def measure(config: Any, variants: Sequence[Variant]) -> dict[str, dict[str, Any]]:
+    """Per variant: {"left_out": {source: figures}, "validation": {source: AUC, "pooled": AUC, ...}}."""
+    from training.datasets import load_datasets  # noqa: PLC0415
+    from training.feature_cache import FeatureCache, fingerprint  # noqa: PLC0415
+    from training.features import CENTRE_FRACTION, FEATURE_LAYERS  # noqa: PLC0415
+    from training.metrics import choose_threshold_by_source, compute_metrics  # noqa: PLC0415
+    from training.splits import SourceFold, leave_one_source_out, split_by_source  # noqa: PLC0415
+    from training.train import serving_normalisation  # noqa: PLC0415
+    from training.weighting import sample_weights  # noqa: PLC0415
+
+    dataset = load_datasets(list(config.data_dirs))
+    features = CachedFeatures(
+        FeatureCache(
+            config.feature_cache,
+            fingerprint(
+                image_size=config.image_size,
+                weights=config.weights,
+                normalisation=serving_normalisation(config),
+                seed=config.seed,
+                layers=FEATURE_LAYERS,
+                centre_fraction=CENTRE_FRACTION,
+            ),
+        )  # fmt: skip
+    )
+    final_train, final_val = split_by_source(dataset.samples, val_fraction=config.val_fraction, seed=config.seed)
+    folds = [
+        *leave_one_source_out(dataset.samples, val_fraction=config.val_fraction, seed=config.seed),
+        SourceFold(left_out="", train=final_train, val=final_val, held=[]),  # the validation split's own fit
+    ]
+    results: dict[str, dict[str, Any]] = {}
+    for variant in variants:
+        result: dict[str, Any] = {"left_out": {}, "validation": {}}
+        for fold in folds:
+            labels = np.array([s.label for s in fold.train])
+            sources = np.array([s.source for s in fold.train], dtype=object)
+            weights = sample_weights(labels.tolist(), sources.tolist(), config.source_weighting)
+            x = features(fold.train, config.feature_views)
+            n_views = x.shape[0]
+            score = variant.fit(
+                x.reshape(-1, x.shape[-1]), np.tile(labels, n_views), np.tile(weights, n_views),
+                np.tile(sources, n_views),
+            )  # fmt: skip
+            val_labels = np.array([s.label for s in fold.val])
+            val_sources = [s.source for s in fold.val]
+            val_scores = score(features(fold.val, ("identity",))[0])
+            threshold, _ = choose_threshold_by_source(
+                val_labels, val_scores, val_sources, target_sensitivity=config.target_sensitivity,
+                confidence=config.threshold_confidence,
+            )  # fmt: skip
+            if fold.left_out:
+                held_labels = [s.label for s in fold.held]
+                held = compute_metrics(held_labels, score(features(fold.held, ("identity",))[0]), threshold)
+                camera = compute_metrics(held_labels, score(features(fold.held, ("simulated_camera",))[0]), threshold)
+                result["left_out"][fold.left_out] = {
+                    **{key: held[key] for key in ("roc_auc", "sensitivity", "specificity", "threshold")},
+                    "camera_roc_auc": camera["roc_auc"],
+                }
+            else:
+                names = np.asarray(val_sources, dtype=object)
+                pooled = compute_metrics(val_labels, val_scores, threshold)
+                result["validation"] = {
+                    **{s: compute_metrics(val_labels[names == s], val_scores[names == s], threshold)["roc_auc"]
+                       for s in sorted(set(val_sources))},
+                    "pooled": pooled["roc_auc"],
+                    "sensitivity": pooled["sensitivity"],
+                    "specificity": pooled["specificity"],
+                }  # fmt: skip
+        results[str(variant)] = result
+    return results
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for name, result in results.items():
+        left = " / ".join(f"{s} {m['roc_auc']:.3f}" for s, m in result["left_out"].items())
+        camera = " / ".join(f"{m['camera_roc_auc']:.3f}" for m in result["left_out"].values())
+        held = " / ".join(f"{m['sensitivity']:.2f}-{m['specificity']:.2f}" for m in result["left_out"].values())
+        validation = " / ".join(
+            f"{s} {v:.3f}" for s, v in result["validation"].items() if s not in ("sensitivity", "specificity")
+        )
+        lines.append(
+            f"{name}\n  left out AUC: {left}\n  left out sensitivity-specificity: {held}\n"
+            f"  left out as phone close-ups AUC: {camera}\n  validation AUC: {validation}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.head_variants", description=__doc__.split("\n")[0])
+    parser.add_argument("variants", nargs="+", metavar="VARIANT[:NUMBER]", help=", ".join(VARIANTS))
+    parser.add_argument("--feature-cache", required=True, type=Path, metavar="DIR")
+    parser.add_argument("--data", action="append", required=True, metavar="DIR[:PARTS]")
+    parser.add_argument("--image-size", type=int, default=320)
+    parser.add_argument("--views", help="training views (default: the shipped recipe's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="as given to train_model (default 0.2)")
+    parser.add_argument("--json", action="store_true", help="the figures as JSON")
+    args = parser.parse_args(argv)
+    try:
+        variants = [Variant.parse(text) for text in args.variants]
+    except ValueError as error:
+        parser.error(str(error))
+
+    from training.datasets import DataFolder, DatasetError  # noqa: PLC0415
+    from training.train import TrainConfig  # noqa: PLC0415
+
+    config = TrainConfig(
+        data_dirs=[DataFolder.parse(text) for text in args.data], image_size=args.image_size, seed=args.seed,
+        val_fraction=args.val_fraction, feature_cache=args.feature_cache,
+    )  # fmt: skip
+    if args.views:
+        config.feature_views = tuple(view.strip() for view in args.views.split(",") if view.strip())
+    try:
+        results = measure(config, variants)
+    except CacheMiss as error:
+        data = " ".join(f"--data {text}" for text in args.data)
+        print(
+            f"Not in the feature cache: {error}. Fill it with `python manage.py train_model {data} --image-size "
+            f"{args.image_size} --seed {args.seed} --val-fraction {args.val_fraction} --cross-source "
+            f"--feature-cache {args.feature_cache}` (the same --views too), then run this again.",
+            file=sys.stderr,
+        )
+        return 2
+    except DatasetError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""bench.head_variants: the shipped head's row reproduces the card of the run that filled the feature cache, and a
+cache that lacks a feature says which command fills it."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+
+from bench.head_variants import main
+from tests.derm_fixtures import make_ham10000, make_isic2017
+
+pytest.importorskip("sklearn")
+
+
+@pytest.fixture
+def two_sources(tmp_path):
+    ham = make_ham10000(tmp_path / "ham", n_lesions=15, images_per_lesion=1)
+    isic = make_isic2017(tmp_path / "isic2017", parts={"train": 12, "valid": 6})
+    return ["--data", str(ham), "--data", str(isic), "--image-size", "64", "--val-fraction", "0.34"]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_the_logistic_row_reproduces_the_cross_source_card(two_sources, tmp_path, capsys):
+    pytest.importorskip("tensorflow")
+    from django.core.management import call_command
+
+    cache = str(tmp_path / "features")
+    call_command(
+        "train_model", *two_sources, "--cross-source", "--feature-cache", cache, "--out", str(tmp_path / "models"),
+        "--version", "filled", stdout=StringIO(),
+    )  # fmt: skip
+    card = json.loads((tmp_path / "models" / "filled" / "model_card.json").read_text())
+    capsys.readouterr()
+
+    assert main(["--json", "--feature-cache", cache, *two_sources, "logistic", "no_max", "l2_blocks:0.01"]) == 0
+    results = json.loads(capsys.readouterr().out)
+
+    assert list(results) == ["logistic", "no_max", "l2_blocks:0.01"]
+    shipped = results["logistic"]
+    for source, figures in card["metrics"]["cross_source"].items():
+        for key in ("roc_auc", "sensitivity", "specificity", "threshold"):
+            assert shipped["left_out"][source][key] == pytest.approx(figures[key], abs=1e-6), (source, key)
+        assert shipped["left_out"][source]["camera_roc_auc"] == pytest.approx(
+            card["camera_photos"]["cross_source"][source]["roc_auc"], abs=1e-6
+        )
+    for source, figures in card["metrics"]["validation_by_source"].items():
+        assert shipped["validation"][source] == pytest.approx(figures["roc_auc"], abs=1e-6)
+    assert shipped["validation"]["pooled"] == pytest.approx(card["metrics"]["validation"]["roc_auc"], abs=1e-6)
+    for name in ("no_max", "l2_blocks:0.01"):
+        assert set(results[name]["left_out"]) == {"ham", "isic2017"}
+        assert all(0.0 <= figures["roc_auc"] <= 1.0 for figures in results[name]["left_out"].values())
+
+
+def test_an_empty_cache_names_the_command_that_fills_it(two_sources, tmp_path, capsys):
+    assert main(["--feature-cache", str(tmp_path / "empty"), *two_sources, "logistic"]) == 2
+    error = capsys.readouterr().err
+    assert "Not in the feature cache:" in error
+    assert "python manage.py train_model --data" in error
+    assert "--cross-source --feature-cache" in error
+
+
+@pytest.mark.parametrize(("variant", "message"), [("ridge", "Unknown variant 'ridge'"), ("lda:x", "must be a number")])
+def test_an_unknown_variant_is_refused(variant, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--feature-cache", str(tmp_path), "--data", str(tmp_path), variant])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
