@@ -204,7 +204,7 @@ def measure(config: Any, variants: Sequence[Variant]) -> dict[str, dict[str, Any
                 layers=FEATURE_LAYERS,
                 centre_fraction=CENTRE_FRACTION,
             ),
-        )  # fmt: skip
+        )
     )
     final_train, final_val = split_by_source(dataset.samples, val_fraction=config.val_fraction, seed=config.seed)
     folds = [
