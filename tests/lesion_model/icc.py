@@ -6,6 +6,17 @@ import struct
 
 from PIL import ImageCms
 
+# The ICC header's creation date (bytes 24-35: year, month, day, hour, minute, second) is the moment lcms built
+# the profile, so two calls a second apart gave different bytes and a comparison between them failed in CI.
+# A fixed date makes every call return the same profile.
+_FIXED_DATE = struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
+
+
+def _srgb_bytes() -> bytearray:
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    data[24:36] = _FIXED_DATE
+    return data
+
 
 def swapped_primaries_profile() -> bytes:
     """An RGB profile whose red and blue primaries are swapped: pixels stored as red are blue in sRGB.
@@ -13,7 +24,7 @@ def swapped_primaries_profile() -> bytes:
     As far from sRGB as a profile gets, so "converted or not" cannot be missed (a real Display P3 photo differs
     from sRGB by a few levels only).
     """
-    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    data = _srgb_bytes()
     (count,) = struct.unpack(">I", data[128:132])
     offsets = {bytes(data[132 + 12 * i : 136 + 12 * i]): 132 + 12 * i for i in range(count)}
     red, blue = offsets[b"rXYZ"], offsets[b"bXYZ"]
@@ -23,4 +34,4 @@ def swapped_primaries_profile() -> bytes:
 
 
 def srgb_profile() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return bytes(_srgb_bytes())
