@@ -164,6 +164,15 @@ def _random_backbone_features(image_size: int = 96):
     return backbone, build_feature_model(backbone), inputs
 
 
+@pytest.mark.parametrize(("side", "margin"), [(10, 3), (20, 6), (40, 12), (4, 1), (3, 1), (2, 0), (1, 0)])
+def test_centre_margin_keeps_the_middle_and_at_least_one_cell(side, margin):
+    from training.features import CENTRE_FRACTION, centre_margin
+
+    assert CENTRE_FRACTION == 0.4  # the 320 px maps (10, 20, 40) keep their middle 4, 8 and 16 cells
+    assert centre_margin(side) == margin
+    assert side - 2 * centre_margin(side) >= 1
+
+
 def test_centre_pooling_averages_the_middle_of_the_map():
     import keras
 

@@ -63,10 +63,13 @@ def test_tiny_training_run_produces_a_servable_model(tmp_path, head):
         assert card["class_names"] == ["bcc", "bkl", "mel", "nv"]
         assert card["melanoma_indices"] == [2]
         assert card["recipe"]["epochs"] == 1
-    else:  # melanoma vs rest, from the image, its colour-constant view, its mirror image, a phone-like photo
+    else:  # melanoma vs rest: the image, its colour-constant view, its mirror image, a phone-like photo, a half turn
         assert card["class_names"] == ["not_melanoma", "melanoma"]
         assert card["melanoma_indices"] == [1]
-        assert card["recipe"]["training_views"] == ["identity", "shades_of_gray", "flip_horizontal", "camera"]
+        assert card["recipe"]["training_views"] == [
+            "identity", "shades_of_gray", "flip_horizontal", "camera", "rotate_180",
+        ]  # fmt: skip
+        assert card["recipe"]["centre_fraction"] == 0.4
         # The validation split scored again as simulated phone close-ups, beside its own figures.
         camera = card["camera_photos"]
         assert camera["simulation"] == "camera"

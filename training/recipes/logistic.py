@@ -94,6 +94,7 @@ def fit(run: FitInputs) -> Fitted:
         backbone_origin=backbone.origin,
         recipe={
             "feature_layers": [list(item) for item in FEATURE_LAYERS],
+            "centre_fraction": CENTRE_FRACTION,
             "training_views": list(views),
             "logistic_c": config.logistic_c,
             "class_weight": "balanced"

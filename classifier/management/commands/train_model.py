@@ -91,7 +91,7 @@ class Command(ModelCommand):
             "--views",
             help=(
                 "logistic: comma-separated training views of each image (default identity,shades_of_gray,"
-                "flip_horizontal,camera; others: flip_vertical, rotate_180, colour)"
+                "flip_horizontal,camera,rotate_180; others: flip_vertical, colour)"
             ),
         )
         parser.add_argument(
