@@ -3,8 +3,8 @@
     python -m bench.photo_check                 # table on stdout (~2 minutes on 2 cores with ../shared/derm)
     python -m bench.photo_check --json          # the figures as JSON (what `photo_check_figures` returns)
     python -m bench.photo_check --per-source 300  # at most N lesion images per source and part (a quicker run)
-    python -m bench.photo_check --model-dir models/mnv2-320-centre-20261206  # the whole check, `unfamiliar` too
-    python -m bench.photo_check --model-dir models/mnv2-320-centre-20261206 --record  # + the card's photo_check
+    python -m bench.photo_check --model-dir models/mnv2-320-centre40-20261207  # the whole check, `unfamiliar` too
+    python -m bench.photo_check --model-dir models/mnv2-320-centre40-20261207 --record  # + the card's photo_check
 
 The thresholds were chosen on the *development* part only: HAM10000 lesions whose lesion id hashes into the
 first half, half of scikit-image's bundled photos (`skimage.data`) and generated scenes of seeds 0-9. Every

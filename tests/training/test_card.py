@@ -9,7 +9,7 @@ import pytest
 from lesion_model.model_card import CARD_FILENAME, read_model_card
 from training.card import CardMetrics, ModelCard, SourceMetrics, threshold_rule
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "mnv2-320-centre-20261206"
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "mnv2-320-centre40-20261207"
 OLD_CARD = Path(__file__).resolve().parent / "data" / "card_mnv2-224-20261126.json"
 
 
