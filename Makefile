@@ -43,7 +43,7 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) -m bench
 
-# make train FEATURE_CACHE=var/feature-cache keeps the backbone features (~810 MB) for later head-only runs.
+# make train FEATURE_CACHE=var/feature-cache keeps the backbone features (~1 GB) for later head-only runs.
 train: $(VENV)/.dev  ## the shipped recipe on ham10000, isic2017 (train+valid) and ph2 in ../shared/derm (~25 min)
 	$(PY) manage.py train_model --data ../shared/derm/ham10000 --data ../shared/derm/isic2017:train,valid \
 		--data ../shared/derm/ph2 --image-size 320 --cross-source --activate \

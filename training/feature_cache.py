@@ -1,9 +1,9 @@
 """Backbone features kept on disk between train_model runs (`--feature-cache DIR`).
 
-Extracting every image and view (34,225 of them for `make train`, ~14 ms each at 320 px on the 2-core machine)
-takes ~8 of a cross-source run's ~20 minutes; the head fits take the rest. A run that changes only the head (C,
-source weighting, which of the cached views it trains on) can reuse the features of an earlier one instead of
-extracting them again: measured 2026-12-06, 8.3 minutes from the cache with the same card figures.
+Extracting every image and view (~14 ms each at 320 px on the 2-core machine) takes about a third of a
+cross-source run (measured 2026-12-06 with the four views then shipped: ~8 of ~20 minutes); the head fits take the
+rest. A run that changes only the head (C, source weighting, which of the cached views it trains on) can reuse the
+features of an earlier one instead of extracting them again: 8.3 minutes from the cache with the same card figures.
 
 A cached vector is only reused when everything that made it is unchanged. The run's settings that reach the
 pixels (input size, weights, normalisation, seed of the random views, feature layers) and the source of every

@@ -7,10 +7,11 @@ HAM10000 validation / isic-sample AUC with the logistic head: top average only 0
 blocks 12-13 0.90 / 0.75; + blocks 6 and 9 0.904 / 0.753. Every layer is computed anyway: pooling is free.
 
 A dermoscopic image is centred on its lesion and a phone close-up shows it in the middle of skin, so four of
-the maps are pooled a second time over their central 60 % ("centre_avg"): the lesion's own features, and (with
-the whole map's average beside them, linearly) the surrounding skin's. Measured 2026-12-06 at 320 px with the
-shipped views and C = 0.0005 (leave-one-source-out HAM10000 / ISIC 2017 / PH2; validation pooled): without 0.774 /
-0.733 / 0.885, 0.896; with 0.785 / 0.750 / 0.857, 0.909. Top-layer centre only: 0.774 / 0.741 / 0.863, 0.901.
+the maps are pooled a second time over their centre ("centre_avg", CENTRE_FRACTION below): the lesion's own
+features, and (with the whole map's average beside them, linearly) the surrounding skin's. Measured 2026-12-06 at
+320 px over the central 60 %, with the views then shipped and C = 0.0005 (leave-one-source-out HAM10000 / ISIC
+2017 / PH2; validation pooled): without 0.774 / 0.733 / 0.885, 0.896; with 0.785 / 0.750 / 0.857, 0.909. Top-layer
+centre only: 0.774 / 0.741 / 0.863, 0.901.
 
 Features are extracted through LiteRT, the runtime that serves the model: on this 2-core CPU it runs the
 backbone at ~7 ms per image against ~32 ms for TensorFlow in batches.

@@ -108,7 +108,7 @@ class TrainConfig:
     feature_views: tuple[str, ...] = ("identity", "shades_of_gray", "flip_horizontal", "camera", "rotate_180")
     logistic_c: float = 0.00025
     # Keep the extracted features under this folder and reuse them in later runs (training.feature_cache): a
-    # run that changes only the head skips the extraction (~8 of make train's ~20 minutes). None: in memory only.
+    # run that changes only the head skips the extraction (about a third of make train's time). None: in memory only.
     feature_cache: Path | None = None
     # finetune only:
     epochs: int = 3  # ~100-200 s each on the shared 2-core machine; more did not raise validation AUC
