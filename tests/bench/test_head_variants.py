@@ -64,6 +64,13 @@ def test_the_logistic_row_reproduces_the_cross_source_card(two_sources, tmp_path
         assert pair["left_out"][source]["threshold"] == pytest.approx(figures["threshold"], abs=1e-9)
     assert pair["validation"]["pooled"] == pytest.approx(shipped["validation"]["pooled"], abs=1e-9)
 
+    # A lower target sensitivity lets a threshold set on the left-out source refer fewer benign lesions.
+    assert main(["--json", "--feature-cache", cache, *two_sources, "--target-sensitivity", "0.5", "logistic"]) == 0
+    lenient = json.loads(capsys.readouterr().out)["logistic"]
+    for source, figures in shipped["left_out"].items():
+        assert lenient["left_out"][source]["specificity_at_target"] >= figures["specificity_at_target"]
+        assert lenient["left_out"][source]["roc_auc"] == pytest.approx(figures["roc_auc"], abs=1e-9)
+
     # Without a second cache there is nothing to pair: a sentence, not a traceback.
     assert main(["--feature-cache", cache, *two_sources, "size_pair"]) == 2
     assert "size_pair needs --also-cache" in capsys.readouterr().err
