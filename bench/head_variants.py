@@ -2,7 +2,7 @@
 
     python -m bench.head_variants --feature-cache DIR --data ../shared/derm/ham10000 \\
         --data ../shared/derm/isic2017:train,valid --data ../shared/derm/ph2 --image-size 320 \\
-        logistic logistic:0.000125 l2_blocks no_max lda source_projection source_bag mlp_bag:3
+        logistic logistic:0.000125 l2_blocks no_max lda pca:256 source_projection source_bag mlp_bag:3
 
     # a two-input-size ensemble: the features of a second cache (another --image-size) beside the first
     python -m bench.head_variants --feature-cache DIR320 --also-cache DIR224:224 ... logistic size_pair
@@ -149,6 +149,19 @@ def source_projection(x: np.ndarray, y: np.ndarray, w: np.ndarray, sources: np.n
     return lambda z: score(project(z))
 
 
+def pca(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, components: float | None) -> Scorer:
+    """The logistic head on the top `components` (default 256) principal components of the standardised features:
+    what varies little across the training images (a clinic's quirks among them) is dropped. A linear projection,
+    so it would fold into the served Dense layer."""
+    from sklearn.decomposition import PCA  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
+    scaler = StandardScaler().fit(x)
+    projection = PCA(n_components=min(int(components or 256), *x.shape), random_state=0).fit(scaler.transform(x))
+    score = _logistic(projection.transform(scaler.transform(x)), y, w, None)
+    return lambda z: score(projection.transform(scaler.transform(z)))
+
+
 def lda(x: np.ndarray, y: np.ndarray, _: np.ndarray, __: np.ndarray, shrinkage: float | None) -> Scorer:
     """Shrinkage linear discriminant analysis on standardised features (Ledoit-Wolf shrinkage unless given); it
     takes no sample weights, so sources are weighted by their size."""
@@ -216,6 +229,7 @@ VARIANTS: dict[str, Callable[..., Scorer]] = {
     "no_max": no_max,
     "source_projection": source_projection,
     "lda": lda,
+    "pca": pca,
     "source_bag": source_bag,
     "mlp_bag": mlp_bag,
 }

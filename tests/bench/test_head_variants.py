@@ -35,7 +35,7 @@ def test_the_logistic_row_reproduces_the_cross_source_card(two_sources, tmp_path
     card = json.loads((tmp_path / "models" / "filled" / "model_card.json").read_text())
     capsys.readouterr()
 
-    variants = ["logistic", "no_max", "l2_blocks:0.01", "source_bag", "mlp_bag:2"]
+    variants = ["logistic", "no_max", "l2_blocks:0.01", "source_bag", "mlp_bag:2", "pca:8"]
     assert main(["--json", "--feature-cache", cache, *two_sources, *variants]) == 0
     results = json.loads(capsys.readouterr().out)
 
