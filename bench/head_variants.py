@@ -203,7 +203,7 @@ def mlp_bag(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, count: f
     members = []
     for seed in range(int(count or 3)):
         # 20 epochs of Adam, a probe of whether a non-linear head travels better rather than a tuned one: sklearn
-        # warns that it has not converged, and three members on the four folds already take ~15 minutes on two
+        # warns that it has not converged, and `logistic source_bag mlp_bag:3` already took 20 minutes on two
         # cores (2026-12-07). With alpha=1.0 the validation AUC was the shipped head's (0.916 against 0.912).
         model = MLPClassifier(
             hidden_layer_sizes=(64,), alpha=1.0, max_iter=20, batch_size=min(256, len(x)), random_state=seed
@@ -216,8 +216,8 @@ def mlp_bag(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, count: f
 def size_pair(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, c: float | None, caches: int) -> Scorer:
     """Input sizes (--also-cache): a logistic head on each size's features, their probabilities averaged. The
     caches' vectors lie side by side, the same layers each, so each equal part of x is one size."""
-    if caches < 2:
-        raise ValueError("size_pair needs --also-cache: a second cache of the same layers at another input size.")
+    if caches < 2:  # main() refuses size_pair without --also-cache; this guards other callers of measure()
+        raise ValueError("size_pair needs a second cache of the same layers at another input size.")
     parts = [slice(i * x.shape[1] // caches, (i + 1) * x.shape[1] // caches) for i in range(caches)]
     members = [(part, _logistic(x[:, part], y, w, c)) for part in parts]
     return lambda z: np.mean([member(z[:, part]) for part, member in members], axis=0)
@@ -392,6 +392,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         also = [_cache_and_size(text) for text in args.also_cache]
     except ValueError as error:
         parser.error(str(error))
+    if not also and (paired := [str(v) for v in variants if v.name in PER_CACHE]):
+        # Checked before the data and caches are read: the mistake should not cost a dataset scan.
+        needs = "needs --also-cache: a second cache of the same layers at another input size."
+        print(f"{', '.join(paired)} {needs}", file=sys.stderr)
+        return 2
 
     from training.datasets import DataFolder, DatasetError  # noqa: PLC0415
     from training.train import TrainConfig  # noqa: PLC0415
@@ -414,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except (DatasetError, ValueError) as error:  # ValueError: a variant that cannot fit these features
+    except DatasetError as error:
         print(str(error), file=sys.stderr)
         return 2
     print(json.dumps(results, indent=2) if args.json else format_table(results))
