@@ -73,16 +73,27 @@ def _random_resized_crop(image: Image.Image, rng: np.random.Generator, config: A
 
 
 def _zoom_out(image: Image.Image, rng: np.random.Generator, config: AugmentConfig) -> Image.Image:
-    """Shrink the image and fill the border by mirroring, so the lesion covers less of the frame."""
+    """Shrink the image to a random place in its frame, so the lesion covers less of it."""
     width, height = image.size
-    scale = rng.uniform(config.max_zoom_out, 1.0)
+    scale = float(rng.uniform(config.max_zoom_out, 1.0))
     inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
-    small = np.asarray(image.resize((inner_w, inner_h), Image.Resampling.BILINEAR))
-    pad_left = int(rng.integers(0, width - inner_w + 1))
-    pad_top = int(rng.integers(0, height - inner_h + 1))
+    offset = (int(rng.integers(0, width - inner_w + 1)), int(rng.integers(0, height - inner_h + 1)))
+    return zoom_out(image, scale, offset=offset)
+
+
+def zoom_out(image: Image.Image, scale: float, *, offset: tuple[int, int] | None = None) -> Image.Image:
+    """`image` shrunk to `scale` of its size at `offset` (left, top; default centred), the border filled by mirroring
+    it, so the lesion covers less of a frame of the same size and the skin around it goes on."""
+    if not 0 < scale <= 1:
+        raise ValueError("scale must be in (0, 1].")
+    width, height = image.size
+    inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
+    pad_left, pad_top = offset if offset is not None else ((width - inner_w) // 2, (height - inner_h) // 2)
+    small = np.asarray(image.convert("RGB").resize((inner_w, inner_h), Image.Resampling.BILINEAR))
     padded = np.pad(
         small,
         ((pad_top, height - inner_h - pad_top), (pad_left, width - inner_w - pad_left), (0, 0)),
+        # A mirror needs the shrunk image to be wider than the border it fills.
         mode="reflect" if min(inner_w, inner_h) > max(width - inner_w, height - inner_h) else "edge",
     )
     return Image.fromarray(padded, mode="RGB")

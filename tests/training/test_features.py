@@ -6,8 +6,9 @@ from PIL import Image
 
 from lesion_model.preprocessing import Normalisation, load_image, to_model_input
 from tests.derm_fixtures import make_ham10000
+from training.augment import zoom_out
 from training.datasets import load_dataset
-from training.features import VIEWS, apply_view, extract
+from training.features import RANDOM_VIEWS, VIEWS, ZOOM_OUT_SCALES, apply_view, extract
 from training.linear_head import fit_logistic_head
 
 
@@ -55,6 +56,42 @@ def test_colour_views():
     with pytest.raises(ValueError, match="Unknown view 'rotate_90'"):
         apply_view(pixels, "rotate_90")
     assert set(VIEWS) >= {"identity", "shades_of_gray"}
+
+
+def test_every_view_applies_and_random_ones_need_a_generator():
+    pixels = _lesion()
+    for view in VIEWS:
+        if view in RANDOM_VIEWS:
+            with pytest.raises(ValueError, match="rng"):
+                apply_view(pixels, view)
+            out = apply_view(pixels, view, np.random.default_rng(3))
+            assert np.array_equal(out, apply_view(pixels, view, np.random.default_rng(3)))  # seeded: repeatable
+        else:
+            out = apply_view(pixels, view)
+        assert out.shape == pixels.shape
+        assert out.dtype == np.uint8
+
+
+def test_zoom_out_shrinks_the_image_into_the_middle_and_mirrors_the_skin_around_it():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8)
+    shrunk = np.asarray(zoom_out(Image.fromarray(pixels), 0.6))
+    inner = np.asarray(Image.fromarray(pixels).resize((24, 24), Image.Resampling.BILINEAR))
+    assert shrunk.shape == pixels.shape
+    assert np.array_equal(shrunk[8:32, 8:32], inner)  # centred, so the centre-pooled features still see the lesion
+    assert np.array_equal(shrunk[7, 8:32], inner[1])  # the border mirrors the image, not a flat colour
+    assert np.array_equal(shrunk[8:32, 32], inner[:, -2])
+    assert np.array_equal(np.asarray(zoom_out(Image.fromarray(pixels), 1.0)), pixels)
+    far = np.asarray(zoom_out(Image.fromarray(pixels), 0.2))  # too small to mirror: the edge is repeated instead
+    assert far.shape == pixels.shape
+    assert np.array_equal(far[0, 16:24], far[16, 16:24])
+    for scale in (0.0, 1.5):
+        with pytest.raises(ValueError, match="scale"):
+            zoom_out(Image.fromarray(pixels), scale)
+    # The view draws its scale from ZOOM_OUT_SCALES: the untouched border is never wider than the lowest scale leaves.
+    view = apply_view(pixels, "zoom_out", np.random.default_rng(5))
+    assert not np.array_equal(view, pixels)
+    assert 0 < ZOOM_OUT_SCALES[0] < ZOOM_OUT_SCALES[1] < 1
 
 
 def test_array_and_image_give_the_same_model_input():

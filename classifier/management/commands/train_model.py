@@ -91,7 +91,7 @@ class Command(ModelCommand):
             "--views",
             help=(
                 "logistic: comma-separated training views of each image (default identity,shades_of_gray,"
-                "flip_horizontal,camera,rotate_180; others: flip_vertical, colour)"
+                "flip_horizontal,camera,rotate_180; others: flip_vertical, colour, zoom_out)"
             ),
         )
         parser.add_argument(
