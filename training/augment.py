@@ -93,7 +93,7 @@ def zoom_out(image: Image.Image, scale: float, *, offset: tuple[int, int] | None
     padded = np.pad(
         small,
         ((pad_top, height - inner_h - pad_top), (pad_left, width - inner_w - pad_left), (0, 0)),
-        # A mirror needs the shrunk image to be wider than the border it fills.
+        # A border wider than the shrunk image would mirror the mirror: the edge is repeated instead.
         mode="reflect" if min(inner_w, inner_h) > max(width - inner_w, height - inner_h) else "edge",
     )
     return Image.fromarray(padded, mode="RGB")

@@ -75,16 +75,26 @@ CENTRE_FRACTION = 0.4
 # gain at the referral threshold (README, "A zoomed-out training view"): available, not in the shipped views.
 # "simulated_camera" is not for training: it is the fixed condition evaluate_model --simulate camera scores, so
 # train() can measure its folds and its validation split on phone-like photos.
-VIEWS = (
-    "identity", "flip_horizontal", "flip_vertical", "rotate_180", "shades_of_gray", "colour", "camera", "zoom_out",
-    "simulated_camera",
-)  # fmt: skip
-# Views drawn at random (from a generator seeded by the image's path, so the same image gets the same view in
-# every fit of a run, and cross-source folds can share extracted features).
-RANDOM_VIEWS = frozenset({"colour", "camera", "zoom_out", "simulated_camera"})
-
 ZOOM_OUT_SCALES = (0.5, 0.9)  # the shrunk image's side as a share of the frame's
 COLOUR_JITTER = AugmentConfig(brightness=0.2, contrast=0.2, saturation=0.3, hue=0.03, channel_gain=0.15, gamma=0.2)
+
+_FIXED_VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "identity": lambda pixels: pixels,
+    "flip_horizontal": lambda pixels: np.ascontiguousarray(pixels[:, ::-1]),
+    "flip_vertical": lambda pixels: np.ascontiguousarray(pixels[::-1]),
+    "rotate_180": lambda pixels: np.ascontiguousarray(pixels[::-1, ::-1]),
+    "shades_of_gray": lambda pixels: np.rint(shades_of_gray(pixels.astype(np.float32))).astype(np.uint8),
+}
+# Views drawn at random (from a generator seeded by the image's path, so the same image gets the same view in
+# every fit of a run, and cross-source folds can share extracted features).
+_RANDOM_VIEWS: dict[str, Callable[[Image.Image, np.random.Generator], Image.Image]] = {
+    "colour": lambda image, rng: jitter_colour(image, rng, COLOUR_JITTER),
+    "camera": random_camera,
+    "zoom_out": lambda image, rng: zoom_out(image, float(rng.uniform(*ZOOM_OUT_SCALES))),
+    "simulated_camera": lambda image, rng: camera_like(image, seed=rng, conditions=SIMULATIONS["camera"]),
+}
+VIEWS = (*_FIXED_VIEWS, *_RANDOM_VIEWS)
+RANDOM_VIEWS = frozenset(_RANDOM_VIEWS)
 
 
 def build_feature_model(backbone_model: Any, layers: Sequence[tuple[str, str]] = FEATURE_LAYERS) -> Any:
@@ -119,26 +129,11 @@ def apply_view(pixels: np.ndarray, view: str, rng: np.random.Generator | None = 
     """One of VIEWS applied to an HxWx3 uint8 image array (a view in RANDOM_VIEWS draws from `rng`)."""
     if view in _FIXED_VIEWS:
         return _FIXED_VIEWS[view](pixels)
-    if view not in _RANDOM_VIEW_FUNCTIONS:
+    if view not in _RANDOM_VIEWS:
         raise ValueError(f"Unknown view {view!r}: use one of {', '.join(VIEWS)}.")
     if rng is None:
         raise ValueError(f"The {view!r} view is random: pass an rng.")
-    return np.asarray(_RANDOM_VIEW_FUNCTIONS[view](Image.fromarray(pixels), rng))
-
-
-_FIXED_VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "identity": lambda pixels: pixels,
-    "flip_horizontal": lambda pixels: np.ascontiguousarray(pixels[:, ::-1]),
-    "flip_vertical": lambda pixels: np.ascontiguousarray(pixels[::-1]),
-    "rotate_180": lambda pixels: np.ascontiguousarray(pixels[::-1, ::-1]),
-    "shades_of_gray": lambda pixels: np.rint(shades_of_gray(pixels.astype(np.float32))).astype(np.uint8),
-}
-_RANDOM_VIEW_FUNCTIONS: dict[str, Callable[[Image.Image, np.random.Generator], Image.Image]] = {
-    "colour": lambda image, rng: jitter_colour(image, rng, COLOUR_JITTER),
-    "camera": random_camera,
-    "zoom_out": lambda image, rng: zoom_out(image, float(rng.uniform(*ZOOM_OUT_SCALES))),
-    "simulated_camera": lambda image, rng: camera_like(image, seed=rng, conditions=SIMULATIONS["camera"]),
-}
+    return np.asarray(_RANDOM_VIEWS[view](Image.fromarray(pixels), rng))
 
 
 def export_runner(model: Any, *, image_size: int, check_inputs: np.ndarray) -> LiteRTModel:
