@@ -54,7 +54,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", default="torchvision", help="torchvision (ImageNet) or none (tests)")
+    parser.add_argument(
+        "--shipped-head",
+        action="store_true",
+        help="at the end, fit the shipped recipe's head (pooled features, views, logistic C) on this backbone",
+    )
     args = parser.parse_args(argv)
+    if args.shipped_head and args.epochs == 0 and args.head_epochs == 0:
+        return args  # the shipped head on the ImageNet backbone: the card's cross-source row, as a control
     if args.epochs < 1 or args.batch_size < 1 or args.image_size < 32 or args.head_epochs < 0:
         parser.error(
             "--epochs and --batch-size must be at least 1, --head-epochs at least 0, --image-size at least 32."
@@ -234,7 +241,56 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
+    if args.shipped_head:
+        config = TrainConfig(data_dirs=[], image_size=size, weights=args.weights, seed=args.seed)
+        val_scores, held_scores = shipped_head_scores(network, fold, config, normalisation, train_w, val_x[:4])
+        row = {
+            "epoch": len(rows),
+            "trained": "shipped head on this backbone",
+            "validation": auc_by_source(val_y, val_scores, val_sources),
+            "left_out": {args.left_out: auc_by_source(held_y, held_scores, held_sources)[args.left_out]},
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     return rows
+
+
+def shipped_head_scores(
+    network: Any,
+    fold: SourceFold[Sample],
+    config: Any,
+    normalisation: Normalisation,
+    train_weights: np.ndarray,
+    check_inputs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Melanoma scores of the validation and left-out images by the shipped recipe's head on `network`'s backbone.
+
+    The same pooled layers (training.features.FEATURE_LAYERS), training views, source weights and C as
+    training.recipes.logistic, extracted through LiteRT as there: with the ImageNet backbone (--epochs 0) this is
+    the shipped card's cross-source fold.
+    """
+    from training.features import build_feature_model, export_runner, extract  # noqa: PLC0415
+    from training.linear_head import fit_logistic_head  # noqa: PLC0415
+
+    runner = export_runner(build_feature_model(network), image_size=config.image_size, check_inputs=check_inputs)
+
+    def features(samples: Sequence[Sample], views: Sequence[str]) -> np.ndarray:
+        return extract(
+            runner, samples, image_size=config.image_size, normalisation=normalisation, views=views, seed=config.seed
+        )
+
+    train_features = features(fold.train, config.feature_views)
+    n_views, count, dim = train_features.shape
+    head = fit_logistic_head(
+        train_features.reshape(n_views * count, dim),
+        np.tile([sample.label for sample in fold.train], n_views),
+        n_classes=2,
+        c=config.logistic_c,
+        sample_weight=np.tile(train_weights, n_views),
+    )
+    val_scores = head.probabilities(features(fold.val, ("identity",))[0])[:, 1]
+    held_scores = head.probabilities(features(fold.held, ("identity",))[0])[:, 1]
+    return val_scores, held_scores
 
 
 def main(argv: Sequence[str] | None = None) -> int:

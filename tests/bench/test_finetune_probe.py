@@ -74,6 +74,52 @@ def test_a_run_prints_one_line_of_figures_per_epoch(two_sources, capsys):
         assert set(row["validation"]) == {"ham", "pooled"}
 
 
+@pytest.mark.slow
+def test_the_shipped_head_is_fitted_on_the_backbone_as_it_stands(two_sources, capsys):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("sklearn")
+    arguments = [*two_sources, "--left-out", "isic2017", "--image-size", "64", "--weights", "none", "--shipped-head"]
+
+    assert main([*arguments, "--epochs", "0"]) == 0  # the ImageNet (here: random) backbone, as the card's fold
+    control = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main([*arguments, "--epochs", "1", "--batch-size", "4"]) == 0
+    tuned = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    assert [row["trained"] for row in control] == ["shipped head on this backbone"]
+    assert [row["trained"] for row in tuned] == ["from block_6", "shipped head on this backbone"]
+    for row in (control[0], tuned[1]):
+        assert 0.0 <= row["left_out"]["isic2017"] <= 1.0
+        assert set(row["validation"]) == {"ham", "pooled"}
+
+
+@pytest.mark.slow
+def test_the_shipped_head_sees_the_backbone_it_is_given(two_sources):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("sklearn")
+    import numpy as np
+
+    from bench.finetune_probe import serving_inputs, shipped_head_scores
+    from training.train import TrainConfig, serving_normalisation
+
+    folders = [DataFolder.parse(text) for text in two_sources[1:4:2]]
+    fold = fold_for(load_datasets(folders).samples, "isic2017", val_fraction=0.34, seed=0)
+    config = TrainConfig(data_dirs=[], image_size=64, weights="none", feature_views=("identity", "flip_horizontal"))
+    normalisation = serving_normalisation(config)
+    check_inputs = serving_inputs(fold.val[:2], image_size=64, normalisation=normalisation)
+    weights = np.ones(len(fold.train))
+    network = build_network(image_size=64, weights="none")
+
+    before = shipped_head_scores(network, fold, config, normalisation, weights, check_inputs)
+    rng = np.random.default_rng(0)
+    layer = network.get_layer("block_3_expand")  # below every pooled layer: fine-tuning moves weights like this
+    layer.set_weights([w + rng.normal(0.0, w.std(), w.shape) for w in layer.get_weights()])
+    after = shipped_head_scores(network, fold, config, normalisation, weights, check_inputs)
+
+    assert [scores.shape for scores in before] == [(len(fold.val),), (len(fold.held),)]
+    assert all(np.all((scores >= 0.0) & (scores <= 1.0)) for scores in before + after)
+    assert not np.allclose(before[1], after[1])
+
+
 def test_a_source_that_is_not_in_the_data_is_a_clear_error(two_sources, capsys):
     pytest.importorskip("tensorflow")
 
