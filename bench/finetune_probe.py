@@ -60,12 +60,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="at the end, fit the shipped recipe's head (pooled features, views, logistic C) on this backbone",
     )
     args = parser.parse_args(argv)
-    if args.shipped_head and args.epochs == 0 and args.head_epochs == 0:
-        return args  # the shipped head on the ImageNet backbone: the card's cross-source row, as a control
-    if args.epochs < 1 or args.batch_size < 1 or args.image_size < 32 or args.head_epochs < 0:
-        parser.error(
-            "--epochs and --batch-size must be at least 1, --head-epochs at least 0, --image-size at least 32."
-        )
+    if min(args.epochs, args.head_epochs) < 0 or args.batch_size < 1 or args.image_size < 32:
+        parser.error("--epochs and --head-epochs must be 0 or more, --batch-size at least 1, --image-size at least 32.")
+    if args.epochs + args.head_epochs == 0 and not args.shipped_head:
+        # --epochs 0 --shipped-head is the control: the shipped head on the ImageNet backbone, the card's own fold.
+        parser.error("Nothing to do: give --epochs or --head-epochs, or --shipped-head for the control.")
     return args
 
 

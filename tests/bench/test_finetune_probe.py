@@ -128,12 +128,21 @@ def test_a_source_that_is_not_in_the_data_is_a_clear_error(two_sources, capsys):
     assert "No source named 'ph2' in --data: the sources are ham, isic2017." in capsys.readouterr().err
 
 
-def test_bad_numbers_are_refused_before_any_data_is_read(capsys):
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--epochs", "-1"], "--epochs and --head-epochs must be 0 or more"),
+        (["--batch-size", "0"], "--batch-size at least 1"),
+        (["--image-size", "16", "--shipped-head", "--epochs", "0"], "--image-size at least 32"),
+        (["--epochs", "0"], "Nothing to do: give --epochs or --head-epochs, or --shipped-head for the control."),
+    ],
+)
+def test_bad_numbers_are_refused_before_any_data_is_read(arguments, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["--data", "/nowhere", "--left-out", "x", "--epochs", "0"])
+        main(["--data", "/nowhere", "--left-out", "x", *arguments])
 
     assert exit_info.value.code == 2
-    assert "--epochs and --batch-size must be at least 1" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def test_a_layer_name_that_is_not_in_the_backbone_is_a_clear_error(two_sources, capsys):
