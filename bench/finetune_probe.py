@@ -25,18 +25,25 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lesion_model.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Normalisation, load_image, shades_of_gray
 from training.datasets import DataFolder, Sample, load_datasets
+from training.metrics import compute_metrics
+from training.recipes.base import model_inputs
 from training.splits import SourceFold, leave_one_source_out
 from training.weighting import sample_weights
+
+if TYPE_CHECKING:
+    from training.train import TrainConfig
 
 PRELOAD_THREADS = 4
 # The head alone learns fast from a random start; the backbone's --learning-rate is far smaller.
 HEAD_LEARNING_RATE = 1e-3
+# build_network's layers after the backbone: train_from leaves them trainable whatever it freezes.
+HEAD_LAYERS = ("pool", "centre", "centre_pool", "features", "head_dropout", "melanoma_logit")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -53,7 +60,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--weights", default="torchvision", help="torchvision (ImageNet) or none (tests)")
+    # Only weights with torchvision's input normalisation: the training batches are normalised in the graph.
+    parser.add_argument("--weights", choices=("torchvision", "none"), default="torchvision", help="none: tests")
     parser.add_argument(
         "--shipped-head",
         action="store_true",
@@ -88,15 +96,6 @@ def training_pixels(samples: Sequence[Sample], *, image_size: int, normalisation
 
     with ThreadPoolExecutor(max_workers=PRELOAD_THREADS) as pool:
         return np.stack(list(pool.map(one, samples)))
-
-
-def serving_inputs(samples: Sequence[Sample], *, image_size: int, normalisation: Normalisation) -> np.ndarray:
-    from training.recipes.base import model_inputs  # noqa: PLC0415 - imports TensorFlow's side of training
-
-    return model_inputs(samples, image_size=image_size, normalisation=normalisation)
-
-
-HEAD_LAYERS = ("pool", "centre", "centre_pool", "features", "head_dropout", "melanoma_logit")
 
 
 def build_network(*, image_size: int, weights: str) -> Any:
@@ -157,11 +156,11 @@ def augmentation(seed: int) -> Any:
 
 
 def auc_by_source(labels: np.ndarray, scores: np.ndarray, sources: np.ndarray) -> dict[str, float | None]:
-    """ROC AUC per source and pooled; None where a source has one class only."""
-    from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+    """ROC AUC per source and pooled, as the card computes it (None where a source has one class only)."""
 
     def auc(selected: np.ndarray) -> float | None:
-        return float(roc_auc_score(labels[selected], scores[selected])) if len(set(labels[selected])) == 2 else None
+        # The threshold does not enter the AUC; 0 is the logit of a probability of 0.5.
+        return compute_metrics(labels[selected], scores[selected], threshold=0.0)["roc_auc"]
 
     figures = {str(name): auc(sources == name) for name in sorted(set(sources.tolist()))}
     figures["pooled"] = auc(np.ones(labels.shape, dtype=bool))
@@ -177,15 +176,16 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     keras.utils.set_random_seed(args.seed)
     dataset = load_datasets([DataFolder.parse(text) for text in args.data])
     fold = fold_for(dataset.samples, args.left_out, val_fraction=args.val_fraction, seed=args.seed)
-    normalisation = serving_normalisation(TrainConfig(data_dirs=[], image_size=args.image_size, weights=args.weights))
+    config = TrainConfig(data_dirs=[], image_size=args.image_size, weights=args.weights, seed=args.seed)
+    normalisation = serving_normalisation(config)
     size = args.image_size
     network = build_network(image_size=size, weights=args.weights)
     train_from(network, args.first_trainable)  # a bad name fails here, not after minutes of loading images
     train_x = training_pixels(fold.train, image_size=size, normalisation=normalisation)
     train_y = np.array([sample.label for sample in fold.train], dtype=np.float32)
     train_w = sample_weights([s.label for s in fold.train], [s.source for s in fold.train]).astype(np.float32)
-    val_x = serving_inputs(fold.val, image_size=size, normalisation=normalisation)
-    held_x = serving_inputs(fold.held, image_size=size, normalisation=normalisation)
+    val_x = model_inputs(fold.val, image_size=size, normalisation=normalisation)  # serving's path: no generator
+    held_x = model_inputs(fold.held, image_size=size, normalisation=normalisation)
 
     mean = tf.constant(IMAGENET_MEAN, tf.float32) * 255.0
     std = tf.constant(IMAGENET_STD, tf.float32) * 255.0
@@ -241,8 +241,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             rows.append(row)
             print(json.dumps(row), flush=True)
     if args.shipped_head:
-        config = TrainConfig(data_dirs=[], image_size=size, weights=args.weights, seed=args.seed)
-        val_scores, held_scores = shipped_head_scores(network, fold, config, normalisation, train_w, val_x[:4])
+        val_scores, held_scores = shipped_head_scores(network, fold, config, train_w, val_x[:4])
         row = {
             "epoch": len(rows),
             "trained": "shipped head on this backbone",
@@ -257,8 +256,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 def shipped_head_scores(
     network: Any,
     fold: SourceFold[Sample],
-    config: Any,
-    normalisation: Normalisation,
+    config: TrainConfig,
     train_weights: np.ndarray,
     check_inputs: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -270,6 +268,9 @@ def shipped_head_scores(
     """
     from training.features import build_feature_model, export_runner, extract  # noqa: PLC0415
     from training.linear_head import fit_logistic_head  # noqa: PLC0415
+    from training.train import serving_normalisation  # noqa: PLC0415
+
+    normalisation = serving_normalisation(config)
 
     runner = export_runner(build_feature_model(network), image_size=config.image_size, check_inputs=check_inputs)
 

@@ -98,22 +98,23 @@ def test_the_shipped_head_sees_the_backbone_it_is_given(two_sources):
     pytest.importorskip("sklearn")
     import numpy as np
 
-    from bench.finetune_probe import serving_inputs, shipped_head_scores
+    from bench.finetune_probe import shipped_head_scores
+    from training.recipes.base import model_inputs
     from training.train import TrainConfig, serving_normalisation
 
     folders = [DataFolder.parse(text) for text in two_sources[1:4:2]]
     fold = fold_for(load_datasets(folders).samples, "isic2017", val_fraction=0.34, seed=0)
     config = TrainConfig(data_dirs=[], image_size=64, weights="none", feature_views=("identity", "flip_horizontal"))
     normalisation = serving_normalisation(config)
-    check_inputs = serving_inputs(fold.val[:2], image_size=64, normalisation=normalisation)
+    check_inputs = model_inputs(fold.val[:2], image_size=64, normalisation=normalisation)
     weights = np.ones(len(fold.train))
     network = build_network(image_size=64, weights="none")
 
-    before = shipped_head_scores(network, fold, config, normalisation, weights, check_inputs)
+    before = shipped_head_scores(network, fold, config, weights, check_inputs)
     rng = np.random.default_rng(0)
     layer = network.get_layer("block_3_expand")  # below every pooled layer: fine-tuning moves weights like this
     layer.set_weights([w + rng.normal(0.0, w.std(), w.shape) for w in layer.get_weights()])
-    after = shipped_head_scores(network, fold, config, normalisation, weights, check_inputs)
+    after = shipped_head_scores(network, fold, config, weights, check_inputs)
 
     assert [scores.shape for scores in before] == [(len(fold.val),), (len(fold.held),)]
     assert all(np.all((scores >= 0.0) & (scores <= 1.0)) for scores in before + after)
