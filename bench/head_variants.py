@@ -7,6 +7,9 @@
     # a two-input-size ensemble: the features of a second cache (another --image-size) beside the first
     python -m bench.head_variants --feature-cache DIR320 --also-cache DIR224:224 ... logistic size_pair
 
+    # hand-made lesion measures (python -m bench.lesion_features) alone, and beside the shipped head
+    python -m bench.head_variants --feature-cache DIR --extra-features FILE.npz ... extra late:0.5
+
 Every variant is fitted as `train_model --cross-source` fits the shipped head: the same leave-one-source-out folds
 and validation split (training.splits), source weights (training.weighting), training views and threshold rule
 (training.metrics.choose_threshold_by_source). It prints, per variant, each left-out source's AUC, sensitivity and
@@ -48,6 +51,10 @@ class CacheMiss(Exception):
     pass
 
 
+class ExtraMiss(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class Variant:
     """A head fitted on (features, targets, weights, sources) that returns a melanoma scorer."""
@@ -58,15 +65,20 @@ class Variant:
     @classmethod
     def parse(cls, text: str) -> Variant:
         name, _, value = text.partition(":")
-        if name not in VARIANTS and name not in PER_CACHE:
-            raise ValueError(f"Unknown variant {name!r}: use {', '.join([*VARIANTS, *PER_CACHE])}.")
+        if name not in VARIANTS and name not in PER_CACHE and name not in WITH_EXTRA:
+            raise ValueError(f"Unknown variant {name!r}: use {', '.join(ALL_VARIANTS)}.")
         try:
             return cls(name, float(value) if value else None)
         except ValueError:
             raise ValueError(f"{text!r}: the part after ':' must be a number.") from None
 
-    def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray, sources: np.ndarray, caches: int = 1) -> Scorer:
-        """`caches`: how many feature caches' vectors lie side by side in x (--also-cache adds to the first)."""
+    def fit(
+        self, x: np.ndarray, y: np.ndarray, weights: np.ndarray, sources: np.ndarray, caches: int = 1, extra: int = 0
+    ) -> Scorer:
+        """`caches`: how many feature caches' vectors lie side by side in x (--also-cache adds to the first);
+        `extra`: for a variant in WITH_EXTRA, how many --extra-features columns end x."""
+        if self.name in WITH_EXTRA:
+            return WITH_EXTRA[self.name](x, y, weights, sources, self.parameter, extra)
         if self.name in PER_CACHE:
             return PER_CACHE[self.name](x, y, weights, sources, self.parameter, caches)
         return VARIANTS[self.name](x, y, weights, sources, self.parameter)
@@ -237,6 +249,35 @@ VARIANTS: dict[str, Callable[..., Scorer]] = {
 PER_CACHE: dict[str, Callable[..., Scorer]] = {"size_pair": size_pair}
 
 
+# Hand-made lesion measures (bench.lesion_features, --extra-features): do they travel between clinics better than the
+# network's features, and do they add to them? Measured 2026-12-07 (README, "Hand-made lesion measures").
+EXTRA_C = 0.1  # 32 measures, not 5,664 features: far less regularisation (C 0.01 gave the same figures)
+
+
+def extra(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, c: float | None, count: int) -> Scorer:
+    """A logistic head on the extra features alone (C default EXTRA_C)."""
+    score = _logistic(x[:, -count:], y, w, c or EXTRA_C)
+    return lambda z: score(z[:, -count:])
+
+
+def late(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, weight: float | None, count: int) -> Scorer:
+    """The shipped head on the network's features plus `weight` (default 0.5) times the `extra` head's logit."""
+    network = _logistic(x[:, :-count], y, w, None)
+    measures = _logistic(x[:, -count:], y, w, EXTRA_C)
+
+    def logit(p: np.ndarray) -> np.ndarray:
+        p = np.clip(p, 1e-7, 1 - 1e-7)
+        return np.log(p / (1 - p))
+
+    share = 0.5 if weight is None else weight
+    return lambda z: 1.0 / (1.0 + np.exp(-(logit(network(z[:, :-count])) + share * logit(measures(z[:, -count:])))))
+
+
+# Variants whose x ends with the --extra-features columns (told how many).
+WITH_EXTRA: dict[str, Callable[..., Scorer]] = {"extra": extra, "late": late}
+ALL_VARIANTS = (*VARIANTS, *PER_CACHE, *WITH_EXTRA)
+
+
 class CachedFeatures:
     """(views, images, features) arrays read from training.feature_cache.FeatureCache folders, kept in memory;
     with several caches (one per input size) an image's vectors are concatenated in their order."""
@@ -257,11 +298,38 @@ class CachedFeatures:
         return np.stack([np.stack([self.vectors[(s.path, view)] for s in samples]) for view in views])
 
 
+class ExtraFeatures:
+    """Per-image, per-view vectors from a bench.lesion_features file, looked up as CachedFeatures looks up its own."""
+
+    def __init__(self, path: Path) -> None:
+        with np.load(path) as loaded:
+            self.views = [str(view) for view in loaded["views"]]
+            self.features = loaded["features"]
+            self.row = {str(image): index for index, image in enumerate(loaded["paths"])}
+
+    @property
+    def count(self) -> int:
+        return int(self.features.shape[-1])
+
+    def __call__(self, samples: Sequence[Any], views: Sequence[str]) -> np.ndarray:
+        for view in views:
+            for sample in samples:
+                if view not in self.views or str(sample.path) not in self.row:
+                    raise ExtraMiss(f"{sample.path} ({view} view)")
+        rows = [self.row[str(sample.path)] for sample in samples]
+        return np.stack([self.features[rows, self.views.index(view)] for view in views])
+
+
+def _with_extra(cached: CachedFeatures, extra: ExtraFeatures) -> Callable[[Sequence[Any], Sequence[str]], np.ndarray]:
+    return lambda samples, views: np.concatenate([cached(samples, views), extra(samples, views)], axis=2)
+
+
 def measure(
-    config: Any, variants: Sequence[Variant], also: Sequence[tuple[Path, int]] = ()
+    config: Any, variants: Sequence[Variant], also: Sequence[tuple[Path, int]] = (), extra: ExtraFeatures | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per variant: {"left_out": {source: figures}, "validation": {source: AUC, "pooled": AUC, ...}}. `also`:
-    (cache folder, input size) of further caches whose features go beside config.feature_cache's."""
+    (cache folder, input size) of further caches whose features go beside config.feature_cache's; `extra`: the
+    vectors that end x for the variants in WITH_EXTRA."""
     from training.datasets import load_datasets  # noqa: PLC0415
     from training.feature_cache import FeatureCache, fingerprint  # noqa: PLC0415
     from training.features import CENTRE_FRACTION, FEATURE_LAYERS  # noqa: PLC0415
@@ -285,7 +353,7 @@ def measure(
             ),
         )
 
-    features = CachedFeatures(
+    cached = CachedFeatures(
         [cache(config.feature_cache, config.image_size), *(cache(folder, size) for folder, size in also)]
     )
     final_train, final_val = split_by_source(dataset.samples, val_fraction=config.val_fraction, seed=config.seed)
@@ -296,6 +364,7 @@ def measure(
     results: dict[str, dict[str, Any]] = {}
     for variant in variants:
         result: dict[str, Any] = {"left_out": {}, "validation": {}}
+        features = _with_extra(cached, extra) if extra is not None and variant.name in WITH_EXTRA else cached
         for fold in folds:
             labels = np.array([s.label for s in fold.train])
             sources = np.array([s.source for s in fold.train], dtype=object)
@@ -304,7 +373,7 @@ def measure(
             n_views = x.shape[0]
             score = variant.fit(
                 x.reshape(-1, x.shape[-1]), np.tile(labels, n_views), np.tile(weights, n_views),
-                np.tile(sources, n_views), caches=1 + len(also),
+                np.tile(sources, n_views), caches=1 + len(also), extra=extra.count if extra is not None else 0,
             )  # fmt: skip
             val_labels = np.array([s.label for s in fold.val])
             val_sources = [s.source for s in fold.val]
@@ -370,11 +439,15 @@ def _cache_and_size(text: str) -> tuple[Path, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.head_variants", description=__doc__.split("\n")[0])
-    parser.add_argument("variants", nargs="+", metavar="VARIANT[:NUMBER]", help=", ".join([*VARIANTS, *PER_CACHE]))
+    parser.add_argument("variants", nargs="+", metavar="VARIANT[:NUMBER]", help=", ".join(ALL_VARIANTS))
     parser.add_argument("--feature-cache", required=True, type=Path, metavar="DIR")
     parser.add_argument(
         "--also-cache", action="append", default=[], metavar="DIR:SIZE",
         help="a second cache, filled at input size SIZE; its features go beside the first's (for size_pair)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--extra-features", type=Path, metavar="FILE.npz",
+        help="per-image vectors from python -m bench.lesion_features, for the variants extra and late",
     )  # fmt: skip
     parser.add_argument("--data", action="append", required=True, metavar="DIR[:PARTS]")
     parser.add_argument("--image-size", type=int, default=320)
@@ -397,6 +470,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         needs = "needs --also-cache: a second cache of the same layers at another input size."
         print(f"{', '.join(paired)} {needs}", file=sys.stderr)
         return 2
+    if not args.extra_features and (wanting := [str(v) for v in variants if v.name in WITH_EXTRA]):
+        needs = "needs --extra-features: a file written by python -m bench.lesion_features."
+        print(f"{', '.join(wanting)} {needs}", file=sys.stderr)
+        return 2
+    try:
+        extra = ExtraFeatures(args.extra_features) if args.extra_features else None
+    except (OSError, KeyError, ValueError) as error:
+        print(f"--extra-features {args.extra_features}: not a bench.lesion_features file ({error}).", file=sys.stderr)
+        return 2
 
     from training.datasets import DataFolder, DatasetError  # noqa: PLC0415
     from training.train import TrainConfig  # noqa: PLC0415
@@ -408,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.views:
         config.feature_views = tuple(view.strip() for view in args.views.split(",") if view.strip())
     try:
-        results = measure(config, variants, also)
+        results = measure(config, variants, also, extra)
     except CacheMiss as error:
         data = " ".join(f"--data {text}" for text in args.data)
         print(
@@ -416,6 +498,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{args.image_size} --seed {args.seed} --val-fraction {args.val_fraction} --cross-source "
             f"--feature-cache {args.feature_cache}` (the same --views too; for an --also-cache, its own "
             "--image-size and folder), then run this again.",
+            file=sys.stderr,
+        )
+        return 2
+    except ExtraMiss as error:
+        data = " ".join(f"--data {text}" for text in args.data)
+        print(
+            f"Not in {args.extra_features}: {error}. Compute it with `python -m bench.lesion_features {data} "
+            f"--image-size {args.image_size} --out {args.extra_features}` (the same --views), then run this again.",
             file=sys.stderr,
         )
         return 2

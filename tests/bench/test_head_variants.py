@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from io import StringIO
 
+import numpy as np
 import pytest
 
 from bench.head_variants import main
+from bench.lesion_features import main as lesion_features
 from tests.derm_fixtures import make_ham10000, make_isic2017
 
 pytest.importorskip("sklearn")
@@ -71,9 +73,52 @@ def test_the_logistic_row_reproduces_the_cross_source_card(two_sources, tmp_path
         assert lenient["left_out"][source]["specificity_at_target"] >= figures["specificity_at_target"]
         assert lenient["left_out"][source]["roc_auc"] == pytest.approx(figures["roc_auc"], abs=1e-9)
 
+    # Hand-made lesion measures beside the network's features. With weight 0 the measures' logit adds nothing, so
+    # `late:0` is the shipped head's row; `extra` is a head on the measures alone.
+    lesions = tmp_path / "lesions.npz"
+    assert lesion_features([*two_sources[:4], "--image-size", "64", "--out", str(lesions)]) == 0
+    capsys.readouterr()
+    assert (
+        main(["--json", "--feature-cache", cache, "--extra-features", str(lesions), *two_sources, "late:0", "extra"])
+        == 0
+    )
+    with_measures = json.loads(capsys.readouterr().out)
+    for source, figures in shipped["left_out"].items():
+        for key in ("roc_auc", "threshold", "camera_roc_auc"):
+            assert with_measures["late:0"]["left_out"][source][key] == pytest.approx(figures[key], abs=1e-6)
+        assert 0.0 <= with_measures["extra"]["left_out"][source]["roc_auc"] <= 1.0
+    # its scores are its own, not the network head's: the thresholds they give differ
+    assert [m["threshold"] for m in with_measures["extra"]["left_out"].values()] != pytest.approx(
+        [m["threshold"] for m in shipped["left_out"].values()], abs=1e-6
+    )
+
+    # A file without a view the recipe trains on names the command that computes it.
+    with np.load(lesions) as saved:
+        np.savez(
+            tmp_path / "partial.npz", **{**saved, "views": saved["views"][:1], "features": saved["features"][:, :1]}
+        )
+    assert (
+        main(["--feature-cache", cache, "--extra-features", str(tmp_path / "partial.npz"), *two_sources, "extra"]) == 2
+    )
+    error = capsys.readouterr().err
+    assert "view)" in error
+    assert "python -m bench.lesion_features --data" in error
+
     # Without a second cache there is nothing to pair: a sentence, not a traceback.
     assert main(["--feature-cache", cache, *two_sources, "size_pair"]) == 2
     assert "size_pair needs --also-cache" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [([], "needs --extra-features"), (["--extra-features", "x.npz"], "not a bench.lesion_features file")],
+)
+def test_extra_features_must_be_given_and_readable(arguments, message, two_sources, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.npz").write_bytes(b"not numpy")
+    assert main(["--feature-cache", str(tmp_path / "features"), *arguments, *two_sources, "late:0.5"]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "features").exists()
 
 
 def test_an_empty_cache_names_the_command_that_fills_it(two_sources, tmp_path, capsys):
