@@ -71,6 +71,8 @@ def test_the_logistic_row_reproduces_the_cross_source_card(two_sources, tmp_path
     lenient = json.loads(capsys.readouterr().out)["logistic"]
     for source, figures in shipped["left_out"].items():
         assert lenient["left_out"][source]["specificity_at_target"] >= figures["specificity_at_target"]
+        # by a higher threshold, reported beside it
+        assert lenient["left_out"][source]["threshold_at_target"] >= figures["threshold_at_target"]
         assert lenient["left_out"][source]["roc_auc"] == pytest.approx(figures["roc_auc"], abs=1e-9)
 
     # Hand-made lesion measures beside the network's features. With weight 0 the measures' logit adds nothing, so
