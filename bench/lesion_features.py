@@ -93,7 +93,8 @@ def measure(pixels: np.ndarray) -> np.ndarray:
     """FEATURE_NAMES for one HxWx3 uint8 image, as served (before the served colour constancy)."""
     from PIL import Image  # noqa: PLC0415
     from scipy import ndimage  # noqa: PLC0415
-    from skimage import color, measure  # noqa: PLC0415
+    from skimage import color  # noqa: PLC0415
+    from skimage.measure import regionprops  # noqa: PLC0415
 
     from lesion_model.preprocessing import shades_of_gray  # noqa: PLC0415
 
@@ -102,7 +103,7 @@ def measure(pixels: np.ndarray) -> np.ndarray:
     mask = lesion_mask(small.astype(np.float32))
     lab = color.rgb2lab(small)
     lesion, skin = lab[mask], lab[~mask] if (~mask).sum() >= 10 else lab.reshape(-1, 3)
-    region = measure.regionprops(mask.astype(np.uint8))[0]
+    region = regionprops(mask.astype(np.uint8))[0]
     asymmetry = _asymmetry(mask, region.centroid, region.orientation)
 
     nearest = np.argmin(np.linalg.norm(lesion[:, None, :] - np.array(list(COLOURS.values()))[None], axis=2), axis=1)
@@ -149,13 +150,22 @@ def _one(job: tuple[Path, int, tuple[str, ...]]) -> np.ndarray:
     return image_features(*job)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.lesion_features", description=__doc__.split("\n")[0])
     parser.add_argument("--data", action="append", required=True, metavar="DIR[:PARTS]")
-    parser.add_argument("--image-size", type=int, default=320, help="decoded as the model is served (default 320)")
+    parser.add_argument(
+        "--image-size", type=_positive, default=320, help="decoded as the model is served (default 320)"
+    )
     parser.add_argument("--views", default=",".join(DEFAULT_VIEWS), help="default: %(default)s")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.npz")
-    parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    parser.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
     args = parser.parse_args(argv)
 
     from training.datasets import DataFolder, DatasetError, load_datasets  # noqa: PLC0415
@@ -171,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     start = time.monotonic()
     jobs = [(sample.path, args.image_size, views) for sample in samples]
-    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
         features = np.stack(list(pool.map(_one, jobs, chunksize=16)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(

@@ -96,9 +96,23 @@ def test_the_command_writes_a_row_per_image_and_view(tmp_path, capsys):
     assert "6 images x 2 views" in capsys.readouterr().out
 
 
-def test_an_unknown_view_is_refused_before_any_image_is_read(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--views", "identity,sepia"], "unknown view sepia"),
+        (["--image-size", "0"], "--image-size: must be at least 1, not 0"),
+        (["--workers", "-2"], "--workers: must be at least 1, not -2"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_image_is_read(arguments, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
-        main(["--data", str(tmp_path / "nowhere"), "--views", "identity,sepia", "--out", str(tmp_path / "x.npz")])
+        main(["--data", str(tmp_path / "nowhere"), *arguments, "--out", str(tmp_path / "x.npz")])
     assert stopped.value.code == 2
-    assert "unknown view sepia" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_missing_data_folder_is_a_sentence(tmp_path, capsys):
+    assert main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert str(tmp_path / "nowhere") in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
