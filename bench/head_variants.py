@@ -262,15 +262,16 @@ def extra(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, c: float |
 
 def late(x: np.ndarray, y: np.ndarray, w: np.ndarray, _: np.ndarray, weight: float | None, count: int) -> Scorer:
     """The shipped head on the network's features plus `weight` (default 0.5) times the `extra` head's logit."""
+    from scipy.special import expit, logit  # noqa: PLC0415
+
     network = _logistic(x[:, :-count], y, w, None)
     measures = _logistic(x[:, -count:], y, w, EXTRA_C)
-
-    def logit(p: np.ndarray) -> np.ndarray:
-        p = np.clip(p, 1e-7, 1 - 1e-7)
-        return np.log(p / (1 - p))
-
     share = 0.5 if weight is None else weight
-    return lambda z: 1.0 / (1.0 + np.exp(-(logit(network(z[:, :-count])) + share * logit(measures(z[:, -count:])))))
+
+    def log_odds(p: np.ndarray) -> np.ndarray:
+        return logit(np.clip(p, 1e-7, 1 - 1e-7))  # a head's 0 or 1 would add an infinity
+
+    return lambda z: expit(log_odds(network(z[:, :-count])) + share * log_odds(measures(z[:, -count:])))
 
 
 # Variants whose x ends with the --extra-features columns (told how many).
@@ -397,7 +398,8 @@ def measure(
                     **{key: held[key] for key in ("roc_auc", "sensitivity", "specificity", "threshold")},
                     "camera_roc_auc": camera["roc_auc"],
                     "specificity_at_target": best["specificity"],
-                    # Against the fold's own threshold: how far a new clinic moves the scores (README, "Risk levels").
+                    # Beside the fold's own threshold: how far a new clinic moves the scores (README, below the
+                    # cross-source table).
                     "threshold_at_target": best["threshold"],
                 }
             else:

@@ -89,8 +89,18 @@ def _asymmetry(mask: np.ndarray, centroid: tuple[float, float], orientation: flo
     return shares[0], shares[1]
 
 
-def measure(pixels: np.ndarray) -> np.ndarray:
-    """FEATURE_NAMES for one HxWx3 uint8 image, as served (before the served colour constancy)."""
+def served_colour_constancy() -> float | None:
+    """The shades-of-gray strength train_model's recipe serves with (None: no colour constancy)."""
+    from training.train import TrainConfig, serving_normalisation  # noqa: PLC0415
+
+    normalisation = serving_normalisation(TrainConfig(data_dirs=[]))
+    return normalisation.colour_constancy_strength if normalisation.colour_constancy == "shades_of_gray" else None
+
+
+def measure(pixels: np.ndarray, colour_constancy: float | None = None) -> np.ndarray:
+    """FEATURE_NAMES for one HxWx3 uint8 image, as served (before the served colour constancy).
+
+    `colour_constancy`: the shades-of-gray strength to apply first (default: served_colour_constancy())."""
     from PIL import Image  # noqa: PLC0415
     from scipy import ndimage  # noqa: PLC0415
     from skimage import color  # noqa: PLC0415
@@ -98,8 +108,10 @@ def measure(pixels: np.ndarray) -> np.ndarray:
 
     from lesion_model.preprocessing import shades_of_gray  # noqa: PLC0415
 
-    constant = np.clip(shades_of_gray(pixels.astype(np.float32), strength=0.5), 0, 255).astype(np.uint8)
-    small = np.asarray(Image.fromarray(constant).resize((SIZE, SIZE), Image.Resampling.BILINEAR))
+    strength = served_colour_constancy() if colour_constancy is None else colour_constancy
+    if strength is not None:
+        pixels = np.rint(np.clip(shades_of_gray(pixels.astype(np.float32), strength=strength), 0, 255))
+    small = np.asarray(Image.fromarray(pixels.astype(np.uint8)).resize((SIZE, SIZE), Image.Resampling.BILINEAR))
     mask = lesion_mask(small.astype(np.float32))
     lab = color.rgb2lab(small)
     lesion, skin = lab[mask], lab[~mask] if (~mask).sum() >= 10 else lab.reshape(-1, 3)
@@ -139,10 +151,11 @@ def image_features(path: Path, image_size: int, views: Sequence[str], seed: int 
 
     pixels = np.asarray(load_image(path, image_size))
     shared = np.random.default_rng(image_seed(path, seed))
+    strength = served_colour_constancy()
     rows = []
     for view in views:
         rng = np.random.default_rng(image_seed(path, seed)) if view == "simulated_camera" else shared
-        rows.append(measure(apply_view(pixels, view, rng)))
+        rows.append(measure(apply_view(pixels, view, rng), strength))
     return np.stack(rows)
 
 
