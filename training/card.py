@@ -102,6 +102,10 @@ class SourceMetrics:
     n_melanoma: int
     threshold: float
     skipped_images: int | None = None  # external folders only (images the dataset checks left out)
+    # Two-sided 95 % intervals (training.metrics.confidence_intervals); absent from cards written before them.
+    roc_auc_ci: list[float] | None = None
+    sensitivity_ci: list[float] | None = None
+    specificity_ci: list[float] | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SourceMetrics:
@@ -109,8 +113,9 @@ class SourceMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
-        if self.skipped_images is None:
-            del values["skipped_images"]
+        for optional in ("skipped_images", "roc_auc_ci", "sensitivity_ci", "specificity_ci"):
+            if values[optional] is None:
+                del values[optional]
         return values
 
 

@@ -50,7 +50,7 @@ def evaluate_model_dir(
     operating_threshold = scorer.threshold if threshold is None else float(threshold)
     labels = [sample.label for sample in dataset.samples]
     scores = [result.melanoma_probability for result in scored]
-    metrics = compute_metrics(labels, scores, operating_threshold)
+    metrics = compute_metrics(labels, scores, operating_threshold, intervals=True)
     if roc_curve_path is not None and metrics["roc_auc"] is not None:
         save_roc_curve(labels, scores, roc_curve_path, threshold=operating_threshold)
     return {

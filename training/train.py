@@ -204,7 +204,9 @@ def train(config: TrainConfig, progress: ProgressCallback | None = None) -> Trai
         val_labels, fitted.val_scores, val_sources, target_sensitivity=config.target_sensitivity,
         confidence=config.threshold_confidence,
     )  # fmt: skip
-    validation_metrics = SourceMetrics.from_dict(compute_metrics(val_labels, fitted.val_scores, threshold))
+    validation_metrics = SourceMetrics.from_dict(
+        compute_metrics(val_labels, fitted.val_scores, threshold, intervals=True)
+    )
     by_source = _metrics_by_source(val_labels, fitted.val_scores, val_sources, threshold)
     described = f"validation split: {len(val_samples)} images, {int(val_labels.sum())} melanoma, sources pooled"
     calibration = fit_platt(val_labels, fitted.val_scores, fitted_on=described)
@@ -277,7 +279,9 @@ def _metrics_by_source(
 ) -> dict[str, SourceMetrics]:
     names = np.asarray(sources, dtype=object)
     return {
-        source: SourceMetrics.from_dict(compute_metrics(labels[names == source], scores[names == source], threshold))
+        source: SourceMetrics.from_dict(
+            compute_metrics(labels[names == source], scores[names == source], threshold, intervals=True)
+        )
         for source in sorted(set(sources))
     }
 
@@ -328,7 +332,7 @@ def _cross_source(
         )  # fmt: skip
         held_scores = fitted.score_samples(held)
         held_labels = [sample.label for sample in held]
-        table[left_out] = SourceMetrics.from_dict(compute_metrics(held_labels, held_scores, threshold))
+        table[left_out] = SourceMetrics.from_dict(compute_metrics(held_labels, held_scores, threshold, intervals=True))
         if fitted.differential_samples is not None:
             differential[left_out] = differential_metrics(
                 fitted.differential_samples(held), [sample.dx for sample in held], held_labels, held_scores

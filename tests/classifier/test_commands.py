@@ -63,6 +63,11 @@ def test_evaluate_model_json(active_model, tmp_path):
     assert result["sensitivity"] == pytest.approx(1.0)
     assert result["specificity"] == pytest.approx(1.0)
     assert (result["tn"], result["fp"], result["fn"], result["tp"]) == (5, 0, 0, 3)
+    # With its interval: perfect ranking in every bootstrap draw; 3 of 3 and 5 of 5 only pin down so much.
+    assert result["roc_auc_ci"] == pytest.approx([1.0, 1.0])
+    assert result["sensitivity_ci"][0] == pytest.approx(0.4385, abs=1e-3)
+    assert result["specificity_ci"][0] == pytest.approx(0.5655, abs=1e-3)
+    assert result["sensitivity_ci"][1] == result["specificity_ci"][1] == pytest.approx(1.0)
 
 
 def test_evaluate_model_uses_the_rows_threshold(active_model, tmp_path):
@@ -82,7 +87,7 @@ def test_evaluate_model_table_and_roc_curve(active_model, tmp_path):
     stdout, _ = run("evaluate_model", "--data", str(data), "--roc-curve", str(roc))
 
     assert "Model tiny-test on data (class-folders): 5 images, 2 melanoma" in stdout
-    for text in ("ROC AUC", "sensitivity", "specificity", "Brier score", "confusion matrix"):
+    for text in ("ROC AUC", "sensitivity", "specificity", "Brier score", "confusion matrix", "(95 % CI"):
         assert text in stdout
     assert roc.read_bytes().startswith(b"\x89PNG")
 

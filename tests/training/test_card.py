@@ -81,6 +81,17 @@ def test_an_unknown_or_missing_field_is_an_error(shipped_card):
         SourceMetrics.from_dict({**shipped_card["metrics"]["validation"], "f1": 0.5})
 
 
+def test_intervals_round_trip_and_cards_written_before_them_still_read(shipped_card):
+    before = shipped_card["metrics"]["validation"]
+    assert "roc_auc_ci" not in before  # the shipped card predates them
+
+    assert SourceMetrics.from_dict(before).to_dict() == before
+    with_intervals = {**before, "roc_auc_ci": [0.9, 0.93], "sensitivity_ci": [0.93, 0.99], "specificity_ci": None}
+    written = SourceMetrics.from_dict(with_intervals).to_dict()
+    assert written["roc_auc_ci"] == [0.9, 0.93]
+    assert "specificity_ci" not in written  # an interval that could not be had is left out, like skipped_images
+
+
 def test_threshold_rule_text():
     assert threshold_rule(0.95).endswith("as a one-sided 95% Wilson lower confidence bound")
     assert threshold_rule(None).endswith("(point estimate)")

@@ -81,6 +81,12 @@ def test_cross_source_training_and_test_subset(two_sources, tmp_path, capsys):
     recorded = json.loads((model_dir / "model_card.json").read_text())["metrics"]["test"]["isic2017-test"]
     assert recorded["n_images"] == 6
     assert recorded["roc_auc"] == result["roc_auc"]
+    # A figure on 6 images is recorded with its interval, which says how little it settles.
+    assert recorded["sensitivity_ci"] == result["sensitivity_ci"]
+    assert recorded["sensitivity_ci"][1] - recorded["sensitivity_ci"][0] > 0.3
+    for name, figures in cross.items():  # and so is every left-out source's row of the card
+        low, high = figures["sensitivity_ci"]
+        assert low <= figures["sensitivity"] <= high, name
 
     from lesion_model.scorer import MelanomaScorer
 

@@ -5,6 +5,7 @@ from PIL import Image
 from training.metrics import (
     choose_threshold,
     compute_metrics,
+    confidence_intervals,
     expected_calibration_error,
     format_metrics_table,
     melanomas_needed,
@@ -34,6 +35,48 @@ def test_metrics_on_known_arrays():
     # One score per bin, each |p - y|: .1 .2 .3 .6 (0.4, melanoma) .6 (0.6, benign) .3 .2 .1 -> 2.4 / 8.
     assert metrics["ece"] == pytest.approx(0.3)
     assert (metrics["n_images"], metrics["n_melanoma"], metrics["threshold"]) == (8, 4, 0.5)
+
+
+def test_intervals_of_the_known_arrays():
+    metrics = compute_metrics(Y_TRUE, SCORES, threshold=0.5, intervals=True)
+
+    # Wilson, two-sided 95 % (z = 1.96), 3 of 4: (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n).
+    assert metrics["sensitivity_ci"] == pytest.approx([0.3006, 0.9544], abs=1e-4)
+    assert metrics["specificity_ci"] == pytest.approx([0.3006, 0.9544], abs=1e-4)
+    low, high = metrics["roc_auc_ci"]
+    assert 0.0 <= low <= metrics["roc_auc"] <= high <= 1.0
+    assert low < 0.8  # four of each class: the bootstrap must not pretend 15/16 is settled
+    # Seeded: the same scores give the same interval.
+    assert confidence_intervals(Y_TRUE, SCORES, 0.5) == confidence_intervals(Y_TRUE, SCORES, 0.5)
+    assert "roc_auc_ci" not in compute_metrics(Y_TRUE, SCORES, threshold=0.5)  # only when asked: it costs seconds
+
+
+def test_the_auc_interval_narrows_with_more_images_and_holds_the_auc():
+    rng = np.random.default_rng(3)
+
+    def sample(n_melanoma: int, n_benign: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.r_[np.ones(n_melanoma, dtype=int), np.zeros(n_benign, dtype=int)]
+        return labels, np.r_[rng.normal(1.2, 1.0, n_melanoma), rng.normal(0.0, 1.0, n_benign)]
+
+    widths = []
+    for n_melanoma, n_benign in ((20, 80), (400, 1600)):
+        labels, scores = sample(n_melanoma, n_benign)
+        metrics = compute_metrics(labels, scores, threshold=0.5, intervals=True)
+        low, high = metrics["roc_auc_ci"]
+        assert low < metrics["roc_auc"] < high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 3  # 20x the images: about sqrt(20) = 4.5x narrower
+
+
+def test_intervals_are_none_where_they_cannot_be_had():
+    one_melanoma = confidence_intervals([1, 0, 0, 0], [0.9, 0.1, 0.2, 0.3], 0.5)
+    assert one_melanoma["roc_auc_ci"] is None  # a class of one cannot be resampled
+    assert one_melanoma["sensitivity_ci"] is not None
+
+    benign_only = confidence_intervals([0, 0, 0], [0.1, 0.6, 0.2], 0.5)
+    assert benign_only["roc_auc_ci"] is None
+    assert benign_only["sensitivity_ci"] is None
+    assert benign_only["specificity_ci"] is not None
 
 
 def test_a_score_equal_to_the_threshold_is_referred():
@@ -124,6 +167,11 @@ def test_table_shows_the_clinical_figures_and_confusion_matrix():
 
     for text in ("ROC AUC", "0.9375", "sensitivity", "specificity", "Brier", "confusion matrix", "actual melanoma"):
         assert text in table
+    assert "95 % CI" not in table  # no interval computed, none shown
+
+    with_intervals = format_metrics_table(compute_metrics(Y_TRUE, SCORES, threshold=0.5, intervals=True))
+    assert "sensitivity (melanoma caught)" in with_intervals
+    assert "0.7500  (95 % CI 0.301-0.954)" in with_intervals
 
 
 def test_wilson_lower_bound_matches_the_textbook_value():
