@@ -437,6 +437,16 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def cache_miss_message(error: CacheMiss, args: argparse.Namespace) -> str:
+    """What is missing and the train_model command that fills the cache with it (the same data and settings)."""
+    data = " ".join(f"--data {text}" for text in args.data)
+    return (
+        f"Not in the feature cache: {error}. Fill it with `python manage.py train_model {data} --image-size "
+        f"{args.image_size} --seed {args.seed} --val-fraction {args.val_fraction} --cross-source "
+        f"--feature-cache {args.feature_cache}`"
+    )
+
+
 def _cache_and_size(text: str) -> tuple[Path, int]:
     folder, _, size = text.rpartition(":")
     if not folder or not size.isdigit():
@@ -499,12 +509,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         results = measure(config, variants, also, extra)
     except CacheMiss as error:
-        data = " ".join(f"--data {text}" for text in args.data)
         print(
-            f"Not in the feature cache: {error}. Fill it with `python manage.py train_model {data} --image-size "
-            f"{args.image_size} --seed {args.seed} --val-fraction {args.val_fraction} --cross-source "
-            f"--feature-cache {args.feature_cache}` (the same --views too; for an --also-cache, its own "
-            "--image-size and folder), then run this again.",
+            f"{cache_miss_message(error, args)} (the same --views too; for an --also-cache, its own --image-size and "
+            "folder), then run this again.",
             file=sys.stderr,
         )
         return 2

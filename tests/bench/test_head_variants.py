@@ -4,37 +4,19 @@ cache that lacks a feature says which command fills it."""
 from __future__ import annotations
 
 import json
-from io import StringIO
 
 import numpy as np
 import pytest
 
 from bench.head_variants import main
 from bench.lesion_features import main as lesion_features
-from tests.derm_fixtures import make_ham10000, make_isic2017
 
 pytest.importorskip("sklearn")
 
 
-@pytest.fixture
-def two_sources(tmp_path):
-    ham = make_ham10000(tmp_path / "ham", n_lesions=15, images_per_lesion=1)
-    isic = make_isic2017(tmp_path / "isic2017", parts={"train": 12, "valid": 6})
-    return ["--data", str(ham), "--data", str(isic), "--image-size", "64", "--val-fraction", "0.34"]
-
-
 @pytest.mark.slow
-@pytest.mark.django_db
-def test_the_logistic_row_reproduces_the_cross_source_card(two_sources, tmp_path, capsys):
-    pytest.importorskip("tensorflow")
-    from django.core.management import call_command
-
-    cache = str(tmp_path / "features")
-    call_command(
-        "train_model", *two_sources, "--cross-source", "--feature-cache", cache, "--out", str(tmp_path / "models"),
-        "--version", "filled", stdout=StringIO(),
-    )  # fmt: skip
-    card = json.loads((tmp_path / "models" / "filled" / "model_card.json").read_text())
+def test_the_logistic_row_reproduces_the_cross_source_card(filled_cache, two_sources, tmp_path, capsys):
+    cache, card = filled_cache
     capsys.readouterr()
 
     variants = ["logistic", "no_max", "l2_blocks:0.01", "source_bag", "mlp_bag:2", "pca:8"]
