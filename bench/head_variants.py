@@ -12,11 +12,13 @@
 
 Every variant is fitted as `train_model --cross-source` fits the shipped head: the same leave-one-source-out folds
 and validation split (training.splits), source weights (training.weighting), training views and threshold rule
-(training.metrics.choose_threshold_by_source). It prints, per variant, each left-out source's AUC, sensitivity and
-specificity at that fold's threshold, the specificity a threshold set on the left-out source itself would give at
-the target sensitivity (the best any rule could do), its AUC as simulated phone close-ups, and the validation
-split's AUC per source: the figures the README's "How the recipe was chosen" compares. The `logistic` row
-reproduces the card of the run that filled the cache exactly. Test sets are never read.
+(training.metrics.choose_threshold_by_source). It prints, per variant, each left-out source's AUC with its 95 %
+interval and, for every variant after the first, its difference from the first on the same images (a paired
+bootstrap: two heads on the same images are correlated, so their separate intervals overlap where the difference is
+clear), sensitivity and specificity at that fold's threshold, the specificity a threshold set on the left-out
+source itself would give at the target sensitivity (the best any rule could do), its AUC as simulated phone
+close-ups, and the validation split's AUC per source: the figures the README's "How the recipe was chosen"
+compares. The `logistic` row reproduces the card of the run that filled the cache exactly. Test sets are never read.
 
 Nothing is extracted: a feature missing from the cache is an error naming the command that fills it (the same
 data, --image-size, --views and --seed, with --cross-source). Seconds per variant, not minutes.
@@ -334,7 +336,12 @@ def measure(
     from training.datasets import load_datasets  # noqa: PLC0415
     from training.feature_cache import FeatureCache, fingerprint  # noqa: PLC0415
     from training.features import CENTRE_FRACTION, FEATURE_LAYERS  # noqa: PLC0415
-    from training.metrics import choose_threshold, choose_threshold_by_source, compute_metrics  # noqa: PLC0415
+    from training.metrics import (  # noqa: PLC0415
+        auc_difference,
+        choose_threshold,
+        choose_threshold_by_source,
+        compute_metrics,
+    )
     from training.splits import SourceFold, leave_one_source_out, split_by_source  # noqa: PLC0415
     from training.train import serving_normalisation  # noqa: PLC0415
     from training.weighting import sample_weights  # noqa: PLC0415
@@ -363,6 +370,7 @@ def measure(
         SourceFold(left_out="", train=final_train, val=final_val, held=[]),  # the validation split's own fit
     ]
     results: dict[str, dict[str, Any]] = {}
+    first_scores: dict[str, np.ndarray] = {}  # the first variant's left-out scores, which the others are set against
     for variant in variants:
         result: dict[str, Any] = {"left_out": {}, "validation": {}}
         features = _with_extra(cached, extra) if extra is not None and variant.name in WITH_EXTRA else cached
@@ -386,7 +394,7 @@ def measure(
             if fold.left_out:
                 held_labels = [s.label for s in fold.held]
                 held_scores = score(features(fold.held, ("identity",))[0])
-                held = compute_metrics(held_labels, held_scores, threshold)
+                held = compute_metrics(held_labels, held_scores, threshold, intervals=True)
                 # The best this head could do on the left-out source had its threshold been set there: what any
                 # threshold rule is up against.
                 best = compute_metrics(
@@ -395,7 +403,11 @@ def measure(
                 )  # fmt: skip
                 camera = compute_metrics(held_labels, score(features(fold.held, ("simulated_camera",))[0]), threshold)
                 result["left_out"][fold.left_out] = {
-                    **{key: held[key] for key in ("roc_auc", "sensitivity", "specificity", "threshold")},
+                    **{key: held[key] for key in ("roc_auc", "roc_auc_ci", "sensitivity", "specificity", "threshold")},
+                    # Against the first variant on the same images (a paired bootstrap): [difference, low, high].
+                    "roc_auc_vs_first": auc_difference(
+                        held_labels, held_scores, first_scores.setdefault(fold.left_out, held_scores)
+                    ),
                     "camera_roc_auc": camera["roc_auc"],
                     "specificity_at_target": best["specificity"],
                     # Beside the fold's own threshold: how far a new clinic moves the scores (README, below the
@@ -418,8 +430,19 @@ def measure(
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
     lines = []
+    first = next(iter(results), "")
     for name, result in results.items():
-        left = " / ".join(f"{s} {m['roc_auc']:.3f}" for s, m in result["left_out"].items())
+        left = " / ".join(
+            f"{s} {m['roc_auc']:.3f} ({m['roc_auc_ci'][0]:.3f}-{m['roc_auc_ci'][1]:.3f})"
+            if m["roc_auc_ci"]
+            else f"{s} {m['roc_auc']:.3f}"
+            for s, m in result["left_out"].items()
+        )
+        against = " / ".join(
+            f"{s} {m['roc_auc_vs_first'][0]:+.3f} ({m['roc_auc_vs_first'][1]:+.3f} to {m['roc_auc_vs_first'][2]:+.3f})"
+            for s, m in result["left_out"].items()
+            if m["roc_auc_vs_first"]
+        )
         camera = " / ".join(f"{m['camera_roc_auc']:.3f}" for m in result["left_out"].values())
         held = " / ".join(f"{m['sensitivity']:.2f}-{m['specificity']:.2f}" for m in result["left_out"].values())
         best = " / ".join(
@@ -430,7 +453,9 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
             f"{s} {v:.3f}" for s, v in result["validation"].items() if s not in ("sensitivity", "specificity")
         )
         lines.append(
-            f"{name}\n  left out AUC: {left}\n  left out sensitivity-specificity: {held}\n"
+            f"{name}\n  left out AUC (95 % interval): {left}\n"
+            + (f"  left out AUC against {first}: {against}\n" if name != first and against else "")
+            + f"  left out sensitivity-specificity: {held}\n"
             f"  left out specificity at the target sensitivity, threshold set on it: {best}\n"
             f"  left out as phone close-ups AUC: {camera}\n  validation AUC: {validation}"
         )

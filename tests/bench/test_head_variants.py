@@ -37,6 +37,7 @@ def test_the_logistic_row_reproduces_the_cross_source_card(filled_cache, two_sou
     for name in variants[1:]:
         assert set(results[name]["left_out"]) == {"ham", "isic2017"}
         assert all(0.0 <= figures["roc_auc"] <= 1.0 for figures in results[name]["left_out"].values())
+    _assert_set_against_the_first(results)
     for figures in shipped["left_out"].values():  # a threshold set on the source itself does at least as well
         assert figures["specificity_at_target"] >= figures["specificity"] or figures["sensitivity"] < 0.9
 
@@ -91,6 +92,20 @@ def test_the_logistic_row_reproduces_the_cross_source_card(filled_cache, two_sou
     # Without a second cache there is nothing to pair: a sentence, not a traceback.
     assert main(["--feature-cache", cache, *two_sources, "size_pair"]) == 2
     assert "size_pair needs --also-cache" in capsys.readouterr().err
+
+
+def _assert_set_against_the_first(results: dict) -> None:
+    """Every left-out AUC comes with its interval, and each variant after the first with its paired difference."""
+    first, *others = results.values()
+    for figures in first["left_out"].values():
+        assert figures["roc_auc_vs_first"] == [0.0, 0.0, 0.0]  # the first against itself
+        low, high = figures["roc_auc_ci"]
+        assert low <= figures["roc_auc"] <= high
+    for result in others:
+        for source, figures in result["left_out"].items():
+            difference, low, high = figures["roc_auc_vs_first"]
+            assert difference == pytest.approx(figures["roc_auc"] - first["left_out"][source]["roc_auc"])
+            assert low <= difference <= high
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ import pytest
 from PIL import Image
 
 from training.metrics import (
+    auc_difference,
     choose_threshold,
     compute_metrics,
     confidence_intervals,
@@ -66,6 +67,24 @@ def test_the_auc_interval_narrows_with_more_images_and_holds_the_auc():
         assert low < metrics["roc_auc"] < high
         widths.append(high - low)
     assert widths[1] < widths[0] / 3  # 20x the images: about sqrt(20) = 4.5x narrower
+
+
+def test_a_paired_auc_difference_sees_what_two_overlapping_intervals_hide():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    labels = np.r_[np.ones(300, dtype=int), np.zeros(1200, dtype=int)]
+    baseline = np.r_[rng.normal(1.2, 1.0, 300), rng.normal(0.0, 1.0, 1200)]
+    degraded = baseline + rng.normal(0.0, 0.4, labels.size)  # the same ranking, blurred: a little worse
+
+    difference, low, high = auc_difference(labels, degraded, baseline)
+    assert difference == pytest.approx(roc_auc_score(labels, degraded) - roc_auc_score(labels, baseline))
+    assert low <= difference <= high < 0  # paired: the loss is clear ...
+    separate = [confidence_intervals(labels, scores, 0.5)["roc_auc_ci"] for scores in (degraded, baseline)]
+    assert separate[0][1] > separate[1][0]  # ... though the two separate intervals overlap
+
+    assert auc_difference(labels, baseline, baseline) == [0.0, 0.0, 0.0]
+    assert auc_difference([1, 0, 0], [0.9, 0.1, 0.2], [0.8, 0.3, 0.1]) is None  # one melanoma: no resampling
 
 
 def test_intervals_are_none_where_they_cannot_be_had():
