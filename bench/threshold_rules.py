@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from bench.head_variants import CachedFeatures, CacheMiss, cache_miss_message
-from training.weighting import SCHEMES
+from training.weighting import SCHEMES, sample_weights
 
 
 def cross_fitted_scores(
@@ -72,8 +72,8 @@ def cross_fitted_scores(
 
 
 def fit_head(features: CachedFeatures, config: Any, samples: Sequence[Any], *, c: float | None = None) -> Any:
+    """The shipped head (training views, source weights, C) fitted on `samples`: a scorer of other samples."""
     from training.linear_head import fit_logistic_head  # noqa: PLC0415
-    from training.weighting import sample_weights  # noqa: PLC0415
 
     labels = np.array([s.label for s in samples])
     weights = sample_weights(labels.tolist(), [s.source for s in samples], config.source_weighting)

@@ -54,6 +54,15 @@ CONFIDENCE_LEVEL = 0.95
 AUC_RESAMPLES = 2000
 
 
+def _auc(melanoma_scores: np.ndarray, benign_scores: np.ndarray, axis: int = -1) -> np.ndarray:
+    """ROC AUC along `axis` (batches of resamples at once): the Mann-Whitney U statistic over all melanoma-benign
+    pairs, ties counted half, which is exactly roc_auc_score."""
+    from scipy.stats import mannwhitneyu  # noqa: PLC0415
+
+    u_statistic = mannwhitneyu(melanoma_scores, benign_scores, axis=axis).statistic
+    return u_statistic / (melanoma_scores.shape[axis] * benign_scores.shape[axis])
+
+
 def confidence_intervals(
     y_true: Sequence[int], melanoma_scores: Sequence[float], threshold: float, *, seed: int = 0
 ) -> dict[str, list[float] | None]:
@@ -65,7 +74,7 @@ def confidence_intervals(
     separately, so every draw keeps the data's class counts; None with fewer than two of either. Sensitivity and
     specificity: Wilson score intervals of the counts at `threshold`.
     """
-    from scipy.stats import binomtest, bootstrap, mannwhitneyu  # noqa: PLC0415
+    from scipy.stats import binomtest, bootstrap  # noqa: PLC0415
 
     labels, probabilities = _as_arrays(y_true, melanoma_scores)
     melanoma, benign = probabilities[labels == 1], probabilities[labels == 0]
@@ -77,15 +86,10 @@ def confidence_intervals(
         interval = binomtest(successes, trials).proportion_ci(confidence_level=CONFIDENCE_LEVEL, method="wilson")
         return [float(interval.low), float(interval.high)]
 
-    def auc(melanoma_sample: np.ndarray, benign_sample: np.ndarray, axis: int = -1) -> np.ndarray:
-        # The Mann-Whitney U statistic over all pairs is the AUC, ties counted half: exactly roc_auc_score.
-        u_statistic = mannwhitneyu(melanoma_sample, benign_sample, axis=axis).statistic
-        return u_statistic / (melanoma_sample.shape[axis] * benign_sample.shape[axis])
-
     roc_auc = None
     if melanoma.size >= 2 and benign.size >= 2:  # a class of one cannot be resampled: no interval
         result = bootstrap(
-            (melanoma, benign), auc, n_resamples=AUC_RESAMPLES, confidence_level=CONFIDENCE_LEVEL,
+            (melanoma, benign), _auc, n_resamples=AUC_RESAMPLES, confidence_level=CONFIDENCE_LEVEL,
             method="percentile", random_state=np.random.default_rng(seed),
         )  # fmt: skip
         low, high = result.confidence_interval
@@ -107,26 +111,25 @@ def auc_difference(
     one is better on nearly every resample. A paired bootstrap draws the same images for both (melanomas and
     benign lesions separately, AUC_RESAMPLES draws, seeded) and reads the spread of the difference.
     """
-    from scipy.stats import mannwhitneyu  # noqa: PLC0415
-
     labels, first = _as_arrays(y_true, scores)
     _, second = _as_arrays(labels, baseline)
     melanoma, benign = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     if melanoma.size < 2 or benign.size < 2:
         return None
 
-    def auc(values: np.ndarray, melanoma_rows: np.ndarray, benign_rows: np.ndarray) -> np.ndarray:
-        statistic = mannwhitneyu(values[melanoma_rows], values[benign_rows], axis=-1).statistic
-        return statistic / (melanoma_rows.shape[-1] * benign_rows.shape[-1])
+    def difference_on(melanoma_rows: np.ndarray, benign_rows: np.ndarray) -> np.ndarray:
+        return _auc(first[melanoma_rows], first[benign_rows]) - _auc(second[melanoma_rows], second[benign_rows])
 
-    difference = float(auc(first, melanoma, benign) - auc(second, melanoma, benign))
+    difference = float(difference_on(melanoma, benign))
+    # Drawn here rather than by scipy.stats.bootstrap: its paired mode draws one set of indices for every sample,
+    # so it cannot resample the two classes separately and keep their counts.
     rng = np.random.default_rng(seed)
     draws = []
     for start in range(0, AUC_RESAMPLES, 250):  # in chunks: 250 draws of 6,000 images is ~12 MB a side
         count = min(250, AUC_RESAMPLES - start)
         melanoma_rows = melanoma[rng.integers(0, melanoma.size, (count, melanoma.size))]
         benign_rows = benign[rng.integers(0, benign.size, (count, benign.size))]
-        draws.append(auc(first, melanoma_rows, benign_rows) - auc(second, melanoma_rows, benign_rows))
+        draws.append(difference_on(melanoma_rows, benign_rows))
     low, high = np.percentile(np.concatenate(draws), [2.5, 97.5])
     return [difference, float(low), float(high)]
 
