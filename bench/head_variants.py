@@ -327,6 +327,20 @@ def _with_extra(cached: CachedFeatures, extra: ExtraFeatures) -> Callable[[Seque
     return lambda samples, views: np.concatenate([cached(samples, views), extra(samples, views)], axis=2)
 
 
+def training_rows(
+    features: Callable[[Sequence[Any], Sequence[str]], np.ndarray], config: Any, samples: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, labels, weights, sources), one row per sample and training view, weighted as train_model weights them."""
+    from training.weighting import sample_weights  # noqa: PLC0415
+
+    labels = np.array([s.label for s in samples])
+    sources = np.array([s.source for s in samples], dtype=object)
+    weights = sample_weights(labels.tolist(), sources.tolist(), config.source_weighting)
+    x = features(samples, config.feature_views)
+    n_views = x.shape[0]
+    return x.reshape(-1, x.shape[-1]), np.tile(labels, n_views), np.tile(weights, n_views), np.tile(sources, n_views)
+
+
 def measure(
     config: Any, variants: Sequence[Variant], also: Sequence[tuple[Path, int]] = (), extra: ExtraFeatures | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -344,7 +358,6 @@ def measure(
     )
     from training.splits import SourceFold, leave_one_source_out, split_by_source  # noqa: PLC0415
     from training.train import serving_normalisation  # noqa: PLC0415
-    from training.weighting import sample_weights  # noqa: PLC0415
 
     dataset = load_datasets(list(config.data_dirs))
 
@@ -375,14 +388,9 @@ def measure(
         result: dict[str, Any] = {"left_out": {}, "validation": {}}
         features = _with_extra(cached, extra) if extra is not None and variant.name in WITH_EXTRA else cached
         for fold in folds:
-            labels = np.array([s.label for s in fold.train])
-            sources = np.array([s.source for s in fold.train], dtype=object)
-            weights = sample_weights(labels.tolist(), sources.tolist(), config.source_weighting)
-            x = features(fold.train, config.feature_views)
-            n_views = x.shape[0]
             score = variant.fit(
-                x.reshape(-1, x.shape[-1]), np.tile(labels, n_views), np.tile(weights, n_views),
-                np.tile(sources, n_views), caches=1 + len(also), extra=extra.count if extra is not None else 0,
+                *training_rows(features, config, fold.train), caches=1 + len(also),
+                extra=extra.count if extra is not None else 0,
             )  # fmt: skip
             val_labels = np.array([s.label for s in fold.val])
             val_sources = [s.source for s in fold.val]

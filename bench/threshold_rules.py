@@ -31,22 +31,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.head_variants import CachedFeatures, CacheMiss, cache_miss_message
-from training.weighting import SCHEMES, sample_weights
+from bench.head_variants import CachedFeatures, CacheMiss, cache_miss_message, logistic, training_rows
+from training.weighting import SCHEMES
 
 
 def cross_fitted_scores(
     features: CachedFeatures, config: Any, train: Sequence[Any], folds: int, *, also: Sequence[Any] = ()
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Each training image's score from a head fitted without its fold; and those heads' scores of `also`."""
-    from sklearn.model_selection import StratifiedGroupKFold  # noqa: PLC0415
+    """Each training image's score from a head fitted without its fold; and those heads' scores of `also`.
+
+    Folds are drawn per source (training.splits.grouped_stratified_folds), so each holds a share of every source.
+    """
+    from training.splits import grouped_stratified_folds  # noqa: PLC0415
 
     out = np.empty(len(train))
     also_scores: list[np.ndarray] = []
@@ -54,13 +56,7 @@ def cross_fitted_scores(
     fold_of = np.empty(len(train), dtype=int)
     for source in sorted(set(sources.tolist())):
         index = np.flatnonzero(sources == source)
-        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
-        labels = [train[i].label for i in index]
-        groups = [train[i].group for i in index]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            for fold, (_, held) in enumerate(splitter.split(np.zeros(len(index)), labels, groups)):
-                fold_of[index[held]] = fold
+        fold_of[index] = grouped_stratified_folds([train[i] for i in index], n_folds=folds, seed=config.seed)
     for fold in range(folds):
         fit_on = [s for s, f in zip(train, fold_of, strict=True) if f != fold]
         score = fit_head(features, config, fit_on, c=config.logistic_c * len(train) / len(fit_on))
@@ -73,20 +69,9 @@ def cross_fitted_scores(
 
 def fit_head(features: CachedFeatures, config: Any, samples: Sequence[Any], *, c: float | None = None) -> Any:
     """The shipped head (training views, source weights, C) fitted on `samples`: a scorer of other samples."""
-    from training.linear_head import fit_logistic_head  # noqa: PLC0415
-
-    labels = np.array([s.label for s in samples])
-    weights = sample_weights(labels.tolist(), [s.source for s in samples], config.source_weighting)
-    x = features(samples, config.feature_views)
-    n_views = x.shape[0]
-    head = fit_logistic_head(
-        x.reshape(-1, x.shape[-1]),
-        np.tile(labels, n_views),
-        n_classes=2,
-        c=c or config.logistic_c,
-        sample_weight=np.tile(weights, n_views),
-    )
-    return lambda part: head.probabilities(features(part, ("identity",))[0])[:, 1]
+    x, labels, weights, _ = training_rows(features, config, samples)
+    score = logistic(x, labels, weights, None, c or config.logistic_c)
+    return lambda part: score(features(part, ("identity",))[0])
 
 
 def _rule(
@@ -112,10 +97,12 @@ def _rule(
 
 
 def _at(labels: Sequence[int], scores: np.ndarray, threshold: float) -> dict[str, float]:
-    from training.metrics import compute_metrics  # noqa: PLC0415
-
-    figures = compute_metrics(labels, scores, threshold)
-    return {key: round(float(figures[key]), 4) for key in ("sensitivity", "specificity")}
+    """Sensitivity and specificity at `threshold` (referred at or above it, as served)."""
+    labels, referred = np.asarray(labels), np.asarray(scores) >= threshold
+    return {
+        "sensitivity": round(float(referred[labels == 1].mean()), 4),
+        "specificity": round(float(1 - referred[labels == 0].mean()), 4),
+    }
 
 
 def resampled(

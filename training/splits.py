@@ -43,13 +43,26 @@ def grouped_stratified_split(
         raise ValueError(
             f"Cannot hold out {val_fraction:.0%} of {n_groups} lesion/patient groups: need at least {n_folds} groups."
         )
+    fold_of = grouped_stratified_folds(samples, n_folds=n_folds, seed=seed)
+    train = [sample for sample, fold in zip(samples, fold_of, strict=True) if fold != 0]
+    return train, [sample for sample, fold in zip(samples, fold_of, strict=True) if fold == 0]
+
+
+def grouped_stratified_folds(samples: Sequence[SampleT], *, n_folds: int, seed: int = 0) -> np.ndarray:
+    """The fold (0 .. n_folds - 1) of each sample: groups whole, each fold with about the same melanoma rate.
+
+    Fold 0 is `grouped_stratified_split`'s validation side; all of them cross-fit (bench.threshold_rules).
+    """
     labels = np.array([sample.label for sample in samples])
+    groups = [sample.group for sample in samples]
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    fold_of = np.empty(len(samples), dtype=int)
     with warnings.catch_warnings():
         # A class rarer than n_folds only warns; the split stays valid (grouped), just less balanced.
         warnings.simplefilter("ignore", UserWarning)
-        train_index, val_index = next(splitter.split(np.zeros(len(samples)), labels, groups))
-    return [samples[i] for i in sorted(train_index)], [samples[i] for i in sorted(val_index)]
+        for fold, (_, held) in enumerate(splitter.split(np.zeros(len(samples)), labels, groups)):
+            fold_of[held] = fold
+    return fold_of
 
 
 VALIDATION_PART = "valid"

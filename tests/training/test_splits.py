@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from training.datasets import Sample
-from training.splits import grouped_stratified_split
+from training.splits import grouped_stratified_folds, grouped_stratified_split
 
 
 def make_samples(n_groups: int = 50, *, images_per_group: int = 3, melanoma_every: int = 5) -> list[Sample]:
@@ -65,3 +65,17 @@ def test_too_few_groups_is_a_clear_error():
 def test_fraction_must_be_a_share(fraction):
     with pytest.raises(ValueError, match="val_fraction"):
         grouped_stratified_split(make_samples(), val_fraction=fraction)
+
+
+def test_every_fold_keeps_groups_whole_and_fold_0_is_the_split():
+    samples = make_samples(n_groups=100)
+
+    fold_of = grouped_stratified_folds(samples, n_folds=5, seed=3)
+
+    assert sorted(set(fold_of.tolist())) == [0, 1, 2, 3, 4]
+    for group in {s.group for s in samples}:
+        assert len({fold for s, fold in zip(samples, fold_of, strict=True) if s.group == group}) == 1
+    melanoma_per_fold = [sum(s.label for s, f in zip(samples, fold_of, strict=True) if f == fold) for fold in range(5)]
+    assert max(melanoma_per_fold) - min(melanoma_per_fold) <= 2  # stratified: the melanomas spread evenly
+    _, val = grouped_stratified_split(samples, val_fraction=0.2, seed=3)
+    assert [s.path for s in val] == [s.path for s, fold in zip(samples, fold_of, strict=True) if fold == 0]
