@@ -146,7 +146,8 @@ def augmentation(seed: int) -> Any:
         [
             keras.layers.RandomFlip("horizontal_and_vertical", seed=seed),
             keras.layers.RandomRotation(0.5, fill_mode="reflect", seed=seed + 1),
-            # Positive factors zoom out: ISIC 2017 frames its lesions wider than HAM10000 (README, lesion scale).
+            # Positive factors zoom out: ISIC 2017 frames its lesions wider than HAM10000
+            # (docs/model.md, "A zoomed-out training view").
             keras.layers.RandomZoom((-0.15, 0.35), fill_mode="reflect", seed=seed + 2),
             keras.layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed + 3),
             keras.layers.RandomContrast(0.2, seed=seed + 4),

@@ -17,7 +17,7 @@ interval and, for every variant after the first, its difference from the first o
 bootstrap: two heads on the same images are correlated, so their separate intervals overlap where the difference is
 clear), sensitivity and specificity at that fold's threshold, the specificity a threshold set on the left-out
 source itself would give at the target sensitivity (the best any rule could do), its AUC as simulated phone
-close-ups, and the validation split's AUC per source: the figures the README's "How the recipe was chosen"
+close-ups, and the validation split's AUC per source: the figures docs/model.md's "How the recipe was chosen"
 compares. The `logistic` row reproduces the card of the run that filled the cache exactly. Test sets are never read.
 
 Nothing is extracted: a feature missing from the cache is an error naming the command that fills it (the same
@@ -252,7 +252,7 @@ PER_CACHE: dict[str, Callable[..., Scorer]] = {"size_pair": size_pair}
 
 
 # Hand-made lesion measures (bench.lesion_features, --extra-features): do they travel between clinics better than the
-# network's features, and do they add to them? Measured 2026-12-07 (README, "Hand-made lesion measures").
+# network's features, and do they add to them? Measured 2026-12-07 (docs/model.md, "Hand-made lesion measures").
 EXTRA_C = 0.1  # 32 measures, not 5,664 features: far less regularisation (C = 0.01: within 0.011 left out)
 
 
@@ -418,8 +418,8 @@ def measure(
                     ),
                     "camera_roc_auc": camera["roc_auc"],
                     "specificity_at_target": best["specificity"],
-                    # Beside the fold's own threshold: how far a new clinic moves the scores (README, below the
-                    # cross-source table).
+                    # Beside the fold's own threshold: how far a new clinic moves the scores (docs/model.md,
+                    # "How far a new clinic moves the threshold").
                     "threshold_at_target": best["threshold"],
                 }
             else:

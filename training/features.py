@@ -51,8 +51,8 @@ FEATURE_LAYERS: tuple[tuple[str, str], ...] = (
 )
 # "centre_avg" averages the middle CENTRE_FRACTION of a map's side (4 x 4 of the 10 x 10 top map at 320 px).
 # Measured 2026-12-07 against 0.6 (the model before): left out +0.006-0.010 and ISIC 2017 validation +0.029,
-# close-ups mixed; 0.3 loses the close-ups (README, "A tighter centre"). The served graph bakes it in, and the card
-# records it (recipe.centre_fraction).
+# close-ups mixed; 0.3 loses the close-ups (docs/model.md, "A tighter centre"). The served graph bakes it in,
+# and the card records it (recipe.centre_fraction).
 CENTRE_FRACTION = 0.4
 
 # Views of a lesion the head can be trained on, besides the image itself (TrainConfig.feature_views picks them).
@@ -72,7 +72,7 @@ CENTRE_FRACTION = 0.4
 # identity alone 0.819 / 0.760 / 0.825; + flip_horizontal 0.806 / 0.766 / 0.833; + zoom_out at a fixed 0.6 / 0.7 /
 # 0.8 0.818-0.819 / 0.771-0.780 / 0.792-0.803; + zoom_out at 0.5-0.9 0.828 / 0.783 / 0.797. Trained in full on top
 # of the shipped views: 0.803 / 0.761 / 0.876 -> 0.804 / 0.770 / 0.876, validation and close-ups unchanged, and no
-# gain at the referral threshold (README, "A zoomed-out training view"): available, not in the shipped views.
+# gain at the referral threshold (docs/model.md, "A zoomed-out training view"): available, not in the shipped views.
 # "simulated_camera" is not for training: it is the fixed condition evaluate_model --simulate camera scores, so
 # train() can measure its folds and its validation split on phone-like photos.
 ZOOM_OUT_SCALES = (0.5, 0.9)  # the shrunk image's side as a share of the frame's

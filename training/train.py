@@ -62,7 +62,7 @@ class TrainConfig:
     data_dirs: Sequence[Path | DataFolder]  # a DataFolder may keep only some parts of a split column
     out_dir: Path | None = None  # the model folder goes to out_dir/<version>; default var/models
     head: str = DEFAULT_RECIPE  # a training.recipes name: "logistic" (frozen backbone) or "finetune" (blocks 13-16)
-    # make train uses 320: left out +0.02-0.06 over 224 (README). 384 (2026-12-06): left out +0.002-0.026,
+    # make train uses 320: left out +0.02-0.06 over 224 (docs/model.md). 384 (2026-12-06): left out +0.002-0.026,
     # validation equal, the graph 1.5x as slow: not worth it.
     image_size: int = 224
     seed: int = 0
@@ -97,7 +97,7 @@ class TrainConfig:
     # ISIC 2017 / PH2: C=0.002 0.756 / 0.717 / 0.866; 0.001 0.767 / 0.725 / 0.873; 0.0005 0.780 / 0.728 / 0.880;
     # 0.00025 0.794 / 0.728 / 0.886 (2026-12-06): stronger again travels better, but its full run lost on the
     # validation split (ISIC 2017 0.764 -> 0.755, pooled 0.893 -> 0.892, one more melanoma below the threshold):
-    # too close to call, not shipped then (README, "How the recipe was chosen").
+    # too close to call, not shipped then (docs/model.md, "How the recipe was chosen").
     # With centre-pooled features (training.features), on cached features, left out / validation pooled: C=0.001
     # 0.780 / 0.747 / 0.849, 0.910; 0.0005 0.785 / 0.750 / 0.857, 0.909; 0.00025 0.793 / 0.751 / 0.864, 0.906;
     # 0.000125 0.802 / 0.749 / 0.870, 0.903 (ISIC 2017 validation 0.775 -> 0.768). 0.00025: better left out than

@@ -1,6 +1,6 @@
 """bench.finetune_probe: the fold is train_model's cross-source fold, the left-out source is never trained on, only
 the layers asked for are trained, and a run prints one line of figures per epoch. No AUC is asserted beyond its
-range: the figures that matter come from the real data (README)."""
+range: the figures that matter come from the real data (docs/model.md)."""
 
 from __future__ import annotations
 
