@@ -402,6 +402,7 @@ def measure(
             if fold.left_out:
                 held_labels = [s.label for s in fold.held]
                 held_scores = score(features(fold.held, ("identity",))[0])
+                baseline = first_scores.setdefault(fold.left_out, held_scores)
                 held = compute_metrics(held_labels, held_scores, threshold, intervals=True)
                 # The best this head could do on the left-out source had its threshold been set there: what any
                 # threshold rule is up against.
@@ -413,8 +414,11 @@ def measure(
                 result["left_out"][fold.left_out] = {
                     **{key: held[key] for key in ("roc_auc", "roc_auc_ci", "sensitivity", "specificity", "threshold")},
                     # Against the first variant on the same images (a paired bootstrap): [difference, low, high].
-                    "roc_auc_vs_first": auc_difference(
-                        held_labels, held_scores, first_scores.setdefault(fold.left_out, held_scores)
+                    # The first variant against itself is 0 by definition, without 2,000 draws of zeros.
+                    "roc_auc_vs_first": (
+                        [0.0, 0.0, 0.0]
+                        if baseline is held_scores
+                        else auc_difference(held_labels, held_scores, baseline)
                     ),
                     "camera_roc_auc": camera["roc_auc"],
                     "specificity_at_target": best["specificity"],
